@@ -1,0 +1,341 @@
+"""Turning a policy draft into numbered sections, and reading resolved-point lists.
+
+Drafts have no structure but Japanese numbering (DATA_FORMATS.md §2). One detector serves every
+format: Markdown and text files, Word and PDF files are first turned into lines.
+Levels come from nesting in the document, not from the form: the first numbering form met below a
+heading becomes its child level, and a form already open on the path closes the deeper ones.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.errors import InputFileError, InputSchemaError
+from pipeline.schema import RESOLVED_COLUMNS, Draft, RowError, Section
+from pipeline.tables import header_key, locate_header, normalize_text, read_table
+
+CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
+KANA = "アイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワ"
+_KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
+_SPACE = r"[ \t\u3000]"
+_HEADING_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("chapter", re.compile(r"^第([0-9０-９一二三四五六七八九十]+)章" + _SPACE + r"*(.*)$")),
+    ("decimal", re.compile(r"^([0-9０-９]{1,2})(?:[.．](?![0-9０-９])|、|" + _SPACE + r")" + _SPACE + r"*(\S.*)$")),
+    ("paren", re.compile(r"^[(（]([0-9０-９]{1,2})[)）]" + _SPACE + r"*(.*)$")),
+    ("circled", re.compile(r"^([" + CIRCLED + r"])" + _SPACE + r"*(.*)$")),
+    ("kana", re.compile(r"^[(（]([" + KANA + r"])[)）]" + _SPACE + r"*(.*)$")),
+    ("kana", re.compile(r"^([" + KANA + r"])(?:" + _SPACE + r"+|[.．、])(.*)$")),
+)
+_MARKDOWN_MARK = re.compile(r"^\s*#{1,6}\s*")
+_PAGE_NUMBER = re.compile(r"^[-‐－ー—\s]*[0-9０-９]{1,3}[-‐－ー—\s]*$|^[0-9０-９]+\s*/\s*[0-9０-９]+$")
+
+
+def _number(text: str) -> int:
+    """Arabic (any width) or simple kanji numerals (一 … 九十九) to an int."""
+    text = unicodedata.normalize("NFKC", text)
+    if text.isdigit():
+        return int(text)
+    if "十" in text:
+        tens, _, ones = text.partition("十")
+        return (_KANJI_DIGITS.get(tens, 1) if tens else 1) * 10 + (_KANJI_DIGITS.get(ones, 0))
+    return int("".join(str(_KANJI_DIGITS[c]) for c in text))
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A numbered heading line: its form (kind), its id token and its title text."""
+
+    kind: str
+    token: str
+    title: str
+
+
+def parse_heading(line: str) -> Heading | None:
+    """Recognise a numbered heading line (with or without Markdown ``#``), else ``None``.
+
+    Example:
+        >>> parse_heading("（２）　費用負担の考え方")
+        Heading(kind='paren', token='(2)', title='費用負担の考え方')
+    """
+    stripped = _MARKDOWN_MARK.sub("", line).strip()
+    for kind, pattern in _HEADING_PATTERNS:
+        match = pattern.match(stripped)
+        if not match:
+            continue
+        raw, title = match.group(1), match.group(2).strip()
+        if kind == "chapter":
+            token = str(_number(raw))
+        elif kind == "decimal":
+            token = str(_number(raw))
+        elif kind == "paren":
+            token = f"({_number(raw)})"
+        else:
+            token = raw
+        return Heading(kind, token, title)
+    return None
+
+
+def sections_from_lines(lines: Iterable[str], draft_id: str) -> tuple[str, list[Section]]:
+    """Split lines into (title, sections) by numbering; each section keeps its own body only."""
+    title = ""
+    stack: list[tuple[str, str]] = []  # (kind, id) along the current heading path
+    open_sections: list[dict[str, object]] = []
+    seen_ids: dict[str, int] = {}
+    for number, raw_line in enumerate(lines, start=1):
+        line = raw_line.rstrip()
+        if not line.strip() or _PAGE_NUMBER.match(line.strip()):
+            continue
+        heading = parse_heading(line)
+        if heading is None:
+            if open_sections:
+                body = open_sections[-1]["body"]
+                assert isinstance(body, list)
+                body.append(_MARKDOWN_MARK.sub("", line).strip())
+            elif not title:
+                title = _MARKDOWN_MARK.sub("", line).strip()
+            continue
+        kinds = [kind for kind, _ in stack]
+        if heading.kind in kinds:
+            del stack[kinds.index(heading.kind) :]
+        parent_id = stack[-1][1] if stack else None
+        section_id = f"{parent_id}.{heading.token}" if parent_id else heading.token
+        if section_id in seen_ids:  # a numbering slip in the draft: keep both, distinguishable
+            seen_ids[section_id] += 1
+            section_id = f"{section_id}~{seen_ids[section_id]}"
+        else:
+            seen_ids[section_id] = 1
+        stack.append((heading.kind, section_id))
+        open_sections.append(
+            {"id": section_id, "heading": heading.title, "level": len(stack), "parent": parent_id,
+             "body": [], "line": number}
+        )
+    parents = {s["parent"] for s in open_sections if s["parent"]}
+    sections = [
+        Section(
+            draft_id=draft_id,
+            section_id=str(s["id"]),
+            heading=str(s["heading"]),
+            text="\n".join(s["body"]),  # type: ignore[arg-type]
+            level=int(s["level"]),  # type: ignore[call-overload]
+            parent_id=s["parent"],  # type: ignore[arg-type]
+            is_leaf=s["id"] not in parents,
+            line=int(s["line"]),  # type: ignore[call-overload]
+        )
+        for s in open_sections
+    ]
+    return title, sections
+
+
+def _docx_lines(path: Path) -> list[str]:
+    from docx import Document
+
+    try:
+        document = Document(str(path))
+    except Exception as exc:  # python-docx raises several types for a damaged file
+        raise InputFileError(f"{path}: cannot open as a Word document ({exc}).") from exc
+    return [p.text for p in document.paragraphs]
+
+
+def _pdf_lines(path: Path) -> list[str]:
+    import pdfplumber
+
+    try:
+        with pdfplumber.open(str(path)) as pdf:
+            pages = [page.extract_text() or "" for page in pdf.pages]
+    except Exception as exc:  # pdfminer raises several types for a damaged file
+        raise InputFileError(f"{path}: cannot read as a PDF ({exc}).") from exc
+    return [line for page in pages for line in page.splitlines()]
+
+
+def draft_lines(path: Path) -> list[str]:
+    """The lines of a draft file, whatever its format."""
+    suffix = path.suffix.lower()
+    if suffix == ".docx":
+        return _docx_lines(path)
+    if suffix == ".pdf":
+        return _pdf_lines(path)
+    if suffix in {".md", ".markdown", ".txt", ""}:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InputFileError(f"{path}: cannot read the draft ({exc.strerror}).") from exc
+        for encoding in ("utf-8-sig", "cp932"):
+            try:
+                return data.decode(encoding).splitlines()
+            except UnicodeDecodeError:
+                continue
+        raise InputFileError(f"{path}: cannot decode the draft as UTF-8 or cp932.")
+    raise InputFileError(
+        f"{path}: unsupported draft type {suffix!r}; expected .md, .txt, .docx or .pdf."
+    )
+
+
+def read_draft(path: str | Path) -> Draft:
+    """Read a draft file into a :class:`~pipeline.schema.Draft`; its id is the file stem.
+
+    Raises:
+        InputFileError: when the file cannot be read or has no numbered heading at all.
+
+    Example:
+        >>> draft = read_draft("data/samples/drafts/koukin-shuunou.md")  # doctest: +SKIP
+        >>> draft.section_ids()[:3]  # doctest: +SKIP
+        ['1', '1.(1)', '1.(2)']
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"{path}: no such draft file.")
+    title, sections = sections_from_lines(draft_lines(path), path.stem)
+    if not sections:
+        raise InputFileError(
+            f"{path}: no numbered heading found; expected lines such as '1. 概要', '（１）…', "
+            "'①…' or '第1章 …' (DATA_FORMATS.md §2)."
+        )
+    return Draft(draft_id=path.stem, title=title, sections=tuple(sections), source=str(path))
+
+
+def sections_frame(drafts: Sequence[Draft]) -> pd.DataFrame:
+    """All sections of the drafts as one frame (the hand-over shape for matching)."""
+    return pd.DataFrame(
+        [
+            {"draft_id": s.draft_id, "section_id": s.section_id, "heading": s.heading,
+             "text": s.text, "level": s.level, "is_leaf": s.is_leaf}
+            for d in drafts
+            for s in d.sections
+        ],
+        columns=["draft_id", "section_id", "heading", "text", "level", "is_leaf"],
+    )
+
+
+# --- 該当箇所 (location hints) -------------------------------------------------------------
+
+_PAGE_REF = re.compile(r"(?:p|P|ｐ|Ｐ)\.?\s*[0-9０-９]+(?:\s*[-~～]\s*[0-9０-９]+)?|[0-9０-９]+\s*(?:ページ|頁)")
+_HINT_SPLIT = re.compile(r"及び|および|並びに|ならびに|、|,|，|・|/|／|;|；|\s+と\s*|と(?=[(（第0-9０-９])")
+_HINT_TOKEN = re.compile(
+    r"第\s*([0-9一二三四五六七八九十]+)\s*章"
+    r"|[(]([0-9]{1,2})[)]"
+    r"|([" + CIRCLED + r"])"
+    r"|[(]([" + KANA + r"])[)]"
+    r"|([0-9]{1,2})(?![0-9])"
+    r"|(?<![ァ-ヶ])([" + KANA + r"])(?![ァ-ヶー])"
+)
+
+
+def _hint_tokens(part: str) -> list[str]:
+    """Numbering tokens of one reference, e.g. '3（2）①' → ['3', '(2)', '①']."""
+    protected = "".join(f"\x00{CIRCLED.index(c)}\x00" if c in CIRCLED else c for c in part)
+    text = unicodedata.normalize("NFKC", protected)
+    text = re.sub(r"\x00(\d+)\x00", lambda m: CIRCLED[int(m.group(1))], text)
+    tokens: list[str] = []
+    for match in _HINT_TOKEN.finditer(text):
+        chapter, paren, circled, kana_paren, digits, kana = match.groups()
+        if chapter:
+            tokens.append(str(_number(chapter)))
+        elif paren:
+            tokens.append(f"({int(paren)})")
+        elif circled:
+            tokens.append(circled)
+        elif kana_paren or kana:
+            if tokens:  # a lone katakana is only a level-4 number after other numbering
+                tokens.append(kana_paren or kana)
+        elif digits:
+            tokens.append(str(int(digits)))
+    return tokens
+
+
+def parse_location(hint: str) -> list[str]:
+    """Candidate section ids named by a 該当箇所 string, in the order written.
+
+    Page references are dropped; several references joined by 及び, 、 or ・ give several ids.
+
+    Example:
+        >>> parse_location("P5 3.(2)①")
+        ['3.(2).①']
+        >>> parse_location("1.(3)及び2.(1)")
+        ['1.(3)', '2.(1)']
+    """
+    if not isinstance(hint, str) or not hint.strip():
+        return []
+    text = _PAGE_REF.sub(" ", hint)
+    ids: list[str] = []
+    previous: list[str] = []
+    for part in _HINT_SPLIT.split(text):
+        tokens = _hint_tokens(part)
+        if not tokens:
+            continue
+        # "3.(1)及び(2)": a reference that starts deeper than the previous one shares its prefix
+        if previous and tokens[0].startswith("(") and not previous[0].startswith("("):
+            prefix = [t for t in previous if not t.startswith("(") and t not in CIRCLED][:1]
+            tokens = prefix + tokens
+        elif previous and tokens[0] in CIRCLED and len(previous) > 1:
+            tokens = previous[: next((i for i, t in enumerate(previous) if t in CIRCLED), len(previous))] + tokens
+        candidate = ".".join(tokens)
+        if candidate not in ids:
+            ids.append(candidate)
+        previous = tokens
+    return ids
+
+
+def resolve_location(hint: str, draft: Draft) -> list[str]:
+    """Section ids of ``draft`` that a 該当箇所 string points to (empty when none exist).
+
+    An exact id wins; otherwise an id that ends with the reference (a chapter left out), so
+    「３（２）」 finds ``2.3.(2)`` in a draft with chapters.
+    """
+    existing = draft.section_ids()
+    found: list[str] = []
+    for candidate in parse_location(hint):
+        if candidate in existing:
+            matches = [candidate]
+        else:
+            matches = [s for s in existing if s.endswith("." + candidate)]
+        for match in matches:
+            if match not in found:
+                found.append(match)
+    return found
+
+
+# --- resolved points (DATA_FORMATS.md §3) ---------------------------------------------------
+
+RESOLVED_HEADERS: dict[str, str] = {
+    header_key(h): canonical
+    for canonical, variants in {
+        "resolved_id": ("番号", "resolved_id", "No", "No."),
+        "draft_id": ("対象推進方針案", "対象", "推進方針案", "draft_id"),
+        "text": ("事項", "text", "内容"),
+        "where": ("解決の場", "where"),
+    }.items()
+    for h in variants
+}
+
+
+def read_resolved(path: str | Path) -> tuple[pd.DataFrame, list[RowError]]:
+    """Read a resolved-points list (.csv, .xlsx or a Markdown table); bad rows are reported."""
+    table = read_table(path)
+    header_index, mapping = locate_header(table, RESOLVED_HEADERS, ("resolved_id", "text"))
+    rows: list[dict[str, str]] = []
+    errors: list[RowError] = []
+    seen: set[str] = set()
+    for row, number in zip(
+        table.rows[header_index + 1 :], table.row_numbers[header_index + 1 :], strict=True
+    ):
+        if not any(c.strip() for c in row):
+            continue
+        record = {name: normalize_text(row[col]) if col < len(row) else "" for col, name in mapping.items()}
+        record = {c: record.get(c, "") for c in RESOLVED_COLUMNS}
+        if not record["resolved_id"] or record["resolved_id"] in seen:
+            errors.append(RowError(str(path), number, "resolved_id", "a unique non-empty id", record["resolved_id"]))
+            continue
+        if not record["text"]:
+            errors.append(RowError(str(path), number, "text", "the settled point (事項)", ""))
+            continue
+        seen.add(record["resolved_id"])
+        rows.append(record)
+    if not rows and not errors:
+        raise InputSchemaError(f"{path}: the resolved-points list has a header but no rows.")
+    return pd.DataFrame(rows, columns=list(RESOLVED_COLUMNS)), errors
