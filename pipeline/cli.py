@@ -34,7 +34,9 @@ def _fail(exc: PipelineError, code: int = 1) -> typer.Exit:
 
 @app.command()
 def validate(
-    export: Annotated[Path, typer.Argument(help="Consultation export (.csv in UTF-8/cp932, .xlsx).")],
+    export: Annotated[
+        Path, typer.Argument(help="Consultation export (.csv in UTF-8/cp932, .xlsx).")
+    ],
     draft: Annotated[
         list[Path] | None,
         typer.Option("--draft", help="Draft file(s); 対象推進方針案 must name one of them."),
@@ -90,7 +92,11 @@ def sections(
     for section in parsed.sections:
         if leaves_only and not section.is_leaf:
             continue
-        record = {"section_id": section.section_id, "heading": section.heading, "text": section.text}
+        record = {
+            "section_id": section.section_id,
+            "heading": section.heading,
+            "text": section.text,
+        }
         click.echo(json.dumps(record, ensure_ascii=False))
 
 

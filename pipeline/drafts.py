@@ -26,14 +26,21 @@ _KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
 _SPACE = r"[ \t\u3000]"
 _HEADING_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("chapter", re.compile(r"^第([0-9０-９一二三四五六七八九十]+)章" + _SPACE + r"*(.*)$")),
-    ("decimal", re.compile(r"^([0-9０-９]{1,2})(?:[.．](?![0-9０-９])|、|" + _SPACE + r")" + _SPACE + r"*(\S.*)$")),
+    (
+        "decimal",
+        re.compile(
+            r"^([0-9０-９]{1,2})(?:[.．](?![0-9０-９])|、|" + _SPACE + r")" + _SPACE + r"*(\S.*)$"
+        ),
+    ),
     ("paren", re.compile(r"^[(（]([0-9０-９]{1,2})[)）]" + _SPACE + r"*(.*)$")),
     ("circled", re.compile(r"^([" + CIRCLED + r"])" + _SPACE + r"*(.*)$")),
     ("kana", re.compile(r"^[(（]([" + KANA + r"])[)）]" + _SPACE + r"*(.*)$")),
     ("kana", re.compile(r"^([" + KANA + r"])(?:" + _SPACE + r"+|[.．、])(.*)$")),
 )
 _MARKDOWN_MARK = re.compile(r"^\s*#{1,6}\s*")
-_PAGE_NUMBER = re.compile(r"^[-‐－ー—\s]*[0-9０-９]{1,3}[-‐－ー—\s]*$|^[0-9０-９]+\s*/\s*[0-9０-９]+$")
+_PAGE_NUMBER = re.compile(
+    r"^[-‐－ー—\s]*[0-9０-９]{1,3}[-‐－ー—\s]*$|^[0-9０-９]+\s*/\s*[0-9０-９]+$"
+)
 
 
 def _number(text: str) -> int:
@@ -69,9 +76,7 @@ def parse_heading(line: str) -> Heading | None:
         if not match:
             continue
         raw, title = match.group(1), match.group(2).strip()
-        if kind == "chapter":
-            token = str(_number(raw))
-        elif kind == "decimal":
+        if kind == "chapter" or kind == "decimal":
             token = str(_number(raw))
         elif kind == "paren":
             token = f"({_number(raw)})"
@@ -112,8 +117,14 @@ def sections_from_lines(lines: Iterable[str], draft_id: str) -> tuple[str, list[
             seen_ids[section_id] = 1
         stack.append((heading.kind, section_id))
         open_sections.append(
-            {"id": section_id, "heading": heading.title, "level": len(stack), "parent": parent_id,
-             "body": [], "line": number}
+            {
+                "id": section_id,
+                "heading": heading.title,
+                "level": len(stack),
+                "parent": parent_id,
+                "body": [],
+                "line": number,
+            }
         )
     parents = {s["parent"] for s in open_sections if s["parent"]}
     sections = [
@@ -203,8 +214,14 @@ def sections_frame(drafts: Sequence[Draft]) -> pd.DataFrame:
     """All sections of the drafts as one frame (the hand-over shape for matching)."""
     return pd.DataFrame(
         [
-            {"draft_id": s.draft_id, "section_id": s.section_id, "heading": s.heading,
-             "text": s.text, "level": s.level, "is_leaf": s.is_leaf}
+            {
+                "draft_id": s.draft_id,
+                "section_id": s.section_id,
+                "heading": s.heading,
+                "text": s.text,
+                "level": s.level,
+                "is_leaf": s.is_leaf,
+            }
             for d in drafts
             for s in d.sections
         ],
@@ -214,8 +231,12 @@ def sections_frame(drafts: Sequence[Draft]) -> pd.DataFrame:
 
 # --- 該当箇所 (location hints) -------------------------------------------------------------
 
-_PAGE_REF = re.compile(r"(?:p|P|ｐ|Ｐ)\.?\s*[0-9０-９]+(?:\s*[-~～]\s*[0-9０-９]+)?|[0-9０-９]+\s*(?:ページ|頁)")
-_HINT_SPLIT = re.compile(r"及び|および|並びに|ならびに|、|,|，|・|/|／|;|；|\s+と\s*|と(?=[(（第0-9０-９])")
+_PAGE_REF = re.compile(
+    r"(?:p|P|ｐ|Ｐ)\.?\s*[0-9０-９]+(?:\s*[-~～]\s*[0-9０-９]+)?|[0-9０-９]+\s*(?:ページ|頁)"
+)
+_HINT_SPLIT = re.compile(
+    r"及び|および|並びに|ならびに|、|,|，|・|/|／|;|；|\s+と\s*|と(?=[(（第0-9０-９])"
+)
 _HINT_TOKEN = re.compile(
     r"第\s*([0-9一二三四五六七八九十]+)\s*章"
     r"|[(]([0-9]{1,2})[)]"
@@ -273,7 +294,10 @@ def parse_location(hint: str) -> list[str]:
             prefix = [t for t in previous if not t.startswith("(") and t not in CIRCLED][:1]
             tokens = prefix + tokens
         elif previous and tokens[0] in CIRCLED and len(previous) > 1:
-            tokens = previous[: next((i for i, t in enumerate(previous) if t in CIRCLED), len(previous))] + tokens
+            tokens = (
+                previous[: next((i for i, t in enumerate(previous) if t in CIRCLED), len(previous))]
+                + tokens
+            )
         candidate = ".".join(tokens)
         if candidate not in ids:
             ids.append(candidate)
@@ -326,10 +350,17 @@ def read_resolved(path: str | Path) -> tuple[pd.DataFrame, list[RowError]]:
     ):
         if not any(c.strip() for c in row):
             continue
-        record = {name: normalize_text(row[col]) if col < len(row) else "" for col, name in mapping.items()}
+        record = {
+            name: normalize_text(row[col]) if col < len(row) else ""
+            for col, name in mapping.items()
+        }
         record = {c: record.get(c, "") for c in RESOLVED_COLUMNS}
         if not record["resolved_id"] or record["resolved_id"] in seen:
-            errors.append(RowError(str(path), number, "resolved_id", "a unique non-empty id", record["resolved_id"]))
+            errors.append(
+                RowError(
+                    str(path), number, "resolved_id", "a unique non-empty id", record["resolved_id"]
+                )
+            )
             continue
         if not record["text"]:
             errors.append(RowError(str(path), number, "text", "the settled point (事項)", ""))

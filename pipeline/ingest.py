@@ -43,12 +43,14 @@ HEADER_ALIASES: dict[str, str] = {
 
 _CODE_WEIGHTS = (6, 5, 4, 3, 2)
 #: Prefectures in JIS X 0401 order: the first two digits of a 団体コード.
-PREFECTURES: tuple[str, ...] = tuple(
-    "北海道 青森県 岩手県 宮城県 秋田県 山形県 福島県 茨城県 栃木県 群馬県 埼玉県 千葉県 東京都 "
-    "神奈川県 新潟県 富山県 石川県 福井県 山梨県 長野県 岐阜県 静岡県 愛知県 三重県 滋賀県 京都府 "
-    "大阪府 兵庫県 奈良県 和歌山県 鳥取県 島根県 岡山県 広島県 山口県 徳島県 香川県 愛媛県 高知県 "
-    "福岡県 佐賀県 長崎県 熊本県 大分県 宮崎県 鹿児島県 沖縄県".split()
-)
+PREFECTURES: tuple[str, ...] = (
+    "北海道", "青森県", "岩手県", "宮城県", "秋田県", "山形県", "福島県", "茨城県", "栃木県",
+    "群馬県", "埼玉県", "千葉県", "東京都", "神奈川県", "新潟県", "富山県", "石川県", "福井県",
+    "山梨県", "長野県", "岐阜県", "静岡県", "愛知県", "三重県", "滋賀県", "京都府", "大阪府",
+    "兵庫県", "奈良県", "和歌山県", "鳥取県", "島根県", "岡山県", "広島県", "山口県", "徳島県",
+    "香川県", "愛媛県", "高知県", "福岡県", "佐賀県", "長崎県", "熊本県", "大分県", "宮崎県",
+    "鹿児島県", "沖縄県",
+)  # fmt: skip
 
 
 def check_digit(code5: str) -> str:
@@ -169,7 +171,9 @@ def resolve_draft_id(value: str, keys: dict[str, str]) -> str:
     partial = {d for k, d in keys.items() if k and (key in k or k in key) and len(k) >= 4}
     if len(partial) == 1 and len(key) >= 4:
         return partial.pop()
-    raise ValueError(f"the file stem or title of a given draft ({', '.join(sorted(set(keys.values())))})")
+    raise ValueError(
+        f"the file stem or title of a given draft ({', '.join(sorted(set(keys.values())))})"
+    )
 
 
 @dataclass
@@ -217,7 +221,13 @@ def validate_rows(
     for number, raw in records:
         row_errors: list[RowError] = []
 
-        def fail(field_name: str, expected: str, found: str, number: int = number) -> None:
+        def fail(
+            field_name: str,
+            expected: str,
+            found: str,
+            number: int = number,
+            row_errors: list[RowError] = row_errors,
+        ) -> None:
             row_errors.append(RowError(file, number, field_name, expected, found))
 
         if number in bad_bytes:
@@ -227,7 +237,11 @@ def validate_rows(
         if not opinion_id:
             fail("opinion_id", "a non-empty id", "")
         elif opinion_id in first_row_of_id:
-            fail("opinion_id", f"an id not used before (row {first_row_of_id[opinion_id]})", opinion_id)
+            fail(
+                "opinion_id",
+                f"an id not used before (row {first_row_of_id[opinion_id]})",
+                opinion_id,
+            )
         if not record["text"]:
             fail("text", "a non-empty opinion", raw.get("text", ""))
         if record["municipality_code"]:

@@ -127,7 +127,9 @@ def read_csv_table(path: Path) -> RawTable:
                 undecodable.add(start)
             start = end + 1
     except csv.Error as exc:
-        raise InputFileError(f"{path}: not a readable CSV table near line {start} ({exc}).") from exc
+        raise InputFileError(
+            f"{path}: not a readable CSV table near line {start} ({exc})."
+        ) from exc
     return RawTable(path, rows, numbers, encoding, undecodable)
 
 

@@ -1,0 +1,260 @@
+"""Drafts → sections (DATA_FORMATS.md §2), 該当箇所 parsing, resolved-point lists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline.drafts import (
+    parse_heading,
+    parse_location,
+    read_draft,
+    read_resolved,
+    resolve_location,
+    sections_from_lines,
+)
+from pipeline.errors import InputFileError
+
+MARKDOWN_DRAFT = """\
+# 公金収納に係る共通化推進方針（案）
+令和７年３月　デジタル庁
+
+# 1. 総論
+本方針は公金収納の共通化の方向性を定める。
+## (1) 背景
+紙の納付書による収納が多い。
+## (2) 目的
+収納事務を効率化する。
+# 2. 具体的な方向性
+## (1) 対象
+### ① 使用料
+使用料を対象とする。
+### ② 手数料
+手数料を対象とする。
+#### ア 証明書手数料
+窓口での手数料を含む。
+#### イ 許認可手数料
+申請手数料を含む。
+## (2) スケジュール
+令和８年度から順次開始する。
+"""
+
+FULLWIDTH_CHAPTER_DRAFT = """\
+消防関係許認可申請の共通化推進方針（案）
+第１章　総論
+（１）　趣旨
+本方針の趣旨。
+第２章　具体的方向性
+１．　対象手続
+（１）　危険物
+危険物施設の許可申請を対象とする。
+（２）　消防用設備
+設置届を対象とする。
+①　着工届
+着工届を含む。
+２．　費用負担
+費用負担の在り方について検討する。
+－ 3 －
+第3章　スケジュール
+令和９年度から運用を開始する。
+"""
+
+
+@pytest.mark.parametrize(
+    ("line", "kind", "token", "title"),
+    [
+        ("第1章　総論", "chapter", "1", "総論"),
+        ("第１２章 雑則", "chapter", "12", "雑則"),
+        ("第三章　費用", "chapter", "3", "費用"),
+        ("第十一章　附則", "chapter", "11", "附則"),
+        ("1. 総論", "decimal", "1", "総論"),
+        ("１．　総論", "decimal", "1", "総論"),
+        ("10　その他", "decimal", "10", "その他"),
+        ("# 3. 方向性", "decimal", "3", "方向性"),
+        ("(1) 背景", "paren", "(1)", "背景"),
+        ("（１２）　経過措置", "paren", "(12)", "経過措置"),
+        ("## （２）費用負担", "paren", "(2)", "費用負担"),
+        ("①　使用料", "circled", "①", "使用料"),
+        ("⑳ 雑則", "circled", "⑳", "雑則"),
+        ("ア　証明書", "kana", "ア", "証明書"),
+        ("(イ) 許認可", "kana", "イ", "許認可"),
+        ("（ウ）その他", "kana", "ウ", "その他"),
+    ],
+)
+def test_heading_forms(line: str, kind: str, token: str, title: str) -> None:
+    heading = parse_heading(line)
+    assert heading is not None
+    assert (heading.kind, heading.token, heading.title) == (kind, token, title)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "2025年度から開始する。",
+        "1.5倍の費用がかかる。",
+        "アクセス権限を設定する。",
+        "本文の行。",
+        "3",
+        "－ 3 －",
+    ],
+)
+def test_body_lines_are_not_headings(line: str) -> None:
+    assert parse_heading(line) is None
+
+
+def test_markdown_draft_ids_and_bodies() -> None:
+    title, sections = sections_from_lines(MARKDOWN_DRAFT.splitlines(), "koukin")
+    assert title == "公金収納に係る共通化推進方針（案）"
+    ids = [s.section_id for s in sections]
+    assert ids == [
+        "1",
+        "1.(1)",
+        "1.(2)",
+        "2",
+        "2.(1)",
+        "2.(1).①",
+        "2.(1).②",
+        "2.(1).②.ア",
+        "2.(1).②.イ",
+        "2.(2)",
+    ]
+    by_id = {s.section_id: s for s in sections}
+    assert by_id["2.(1).②"].text == "手数料を対象とする。"  # a parent keeps its own body only
+    assert not by_id["2.(1).②"].is_leaf and by_id["2.(1).②.ア"].is_leaf
+    assert by_id["1"].text == "本方針は公金収納の共通化の方向性を定める。"
+
+
+def test_chapters_nest_items_and_page_numbers_are_dropped() -> None:
+    _, sections = sections_from_lines(FULLWIDTH_CHAPTER_DRAFT.splitlines(), "shobo")
+    ids = [s.section_id for s in sections]
+    assert ids == [
+        "1",
+        "1.(1)",
+        "2",
+        "2.1",
+        "2.1.(1)",
+        "2.1.(2)",
+        "2.1.(2).①",
+        "2.2",
+        "3",
+    ]
+    assert "－" not in {s.section_id: s for s in sections}["2.2"].text
+
+
+def test_docx_draft_goes_through_the_same_detector(tmp_path: Path) -> None:
+    from docx import Document
+
+    document = Document()
+    for line in MARKDOWN_DRAFT.splitlines():
+        document.add_paragraph(line.lstrip("# "))
+    path = tmp_path / "koukin.docx"
+    document.save(str(path))
+    draft = read_draft(path)
+    assert draft.draft_id == "koukin"
+    assert draft.section_ids() == [
+        s.section_id for s in sections_from_lines(MARKDOWN_DRAFT.splitlines(), "x")[1]
+    ]
+
+
+def test_pdf_draft_goes_through_the_same_detector(tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib_fontja  # noqa: F401  (registers a Japanese font)
+
+    matplotlib.rcParams["pdf.fonttype"] = 42  # embed TrueType so text can be extracted again
+    lines = FULLWIDTH_CHAPTER_DRAFT.splitlines()
+    figure = plt.figure(figsize=(8.27, 11.69))
+    for i, line in enumerate(lines):
+        figure.text(0.05, 0.95 - i * 0.04, line, fontsize=10)
+    path = tmp_path / "shobo.pdf"
+    figure.savefig(path)
+    plt.close(figure)
+    draft = read_draft(path)
+    assert draft.section_ids() == [
+        "1",
+        "1.(1)",
+        "2",
+        "2.1",
+        "2.1.(1)",
+        "2.1.(2)",
+        "2.1.(2).①",
+        "2.2",
+        "3",
+    ]
+
+
+def test_draft_without_numbering_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "memo.md"
+    path.write_text("メモ\n見出しのない文章。\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match="no numbered heading"):
+        read_draft(path)
+
+
+@pytest.mark.parametrize(
+    ("hint", "ids"),
+    [
+        ("P5 3.(2)①", ["3.(2).①"]),
+        ("３（２）について", ["3.(2)"]),
+        ("第3章", ["3"]),
+        ("1.(3)及び2.(1)", ["1.(3)", "2.(1)"]),
+        ("P3", []),
+        ("５ページ", []),
+        ("全体", []),
+        ("", []),
+        ("2.1.(2)", ["2.1.(2)"]),
+        ("３．（１）及び（２）", ["3.(1)", "3.(2)"]),
+        ("第2章３．（２）", ["2.3.(2)"]),
+        ("3(2)②、③", ["3.(2).②", "3.(2).③"]),
+        ("２（１）ア", ["2.(1).ア"]),
+        ("p.4　４（３）②", ["4.(3).②"]),
+        ("4.(1)・4.(2)", ["4.(1)", "4.(2)"]),
+        ("アクセスについて", []),
+    ],
+)
+def test_location_hints(hint: str, ids: list[str]) -> None:
+    assert parse_location(hint) == ids
+
+
+def test_resolve_location_finds_ids_that_exist() -> None:
+    _, sections = sections_from_lines(FULLWIDTH_CHAPTER_DRAFT.splitlines(), "shobo")
+    from pipeline.schema import Draft
+
+    draft = Draft("shobo", "", tuple(sections))
+    assert resolve_location("第2章１．（２）", draft) == ["2.1.(2)"]
+    assert resolve_location("１（２）①", draft) == ["2.1.(2).①"]  # chapter left out
+    assert resolve_location("5.(9)", draft) == []
+
+
+def test_resolved_points_from_markdown_and_csv(tmp_path: Path) -> None:
+    md = tmp_path / "resolved.md"
+    md.write_text(
+        "# 解決済事項\n\n| 番号 | 対象推進方針案 | 事項 | 解決の場 |\n|---|---|---|---|\n"
+        "| RN-1 | koukin | 手数料は国が負担する。 | FAQ |\n| RN-1 | koukin | 重複 | FAQ |\n",
+        encoding="utf-8",
+    )
+    frame, errors = read_resolved(md)
+    assert list(frame["resolved_id"]) == ["RN-1"]
+    assert [e.row for e in errors] == [6]
+    csv = tmp_path / "resolved.csv"
+    csv.write_bytes(
+        "番号,対象推進方針案,事項,解決の場\nRN-2,koukin,様式は統一済み。,通知\n".encode("cp932")
+    )
+    frame, errors = read_resolved(csv)
+    assert frame.loc[0, "where"] == "通知" and errors == []
+
+
+@given(st.text())
+def test_location_parser_never_crashes(text: str) -> None:
+    assert isinstance(parse_location(text), list)
+
+
+@given(st.lists(st.text(max_size=30), max_size=30))
+def test_section_detector_never_crashes_and_ids_are_unique(lines: list[str]) -> None:
+    _, sections = sections_from_lines(lines, "x")
+    ids = [s.section_id for s in sections]
+    assert len(ids) == len(set(ids))
