@@ -141,3 +141,53 @@ class RowError:
             f"{self.file}: row {self.row}, field '{self.field}': "
             f"expected {self.expected}, found {self.found!r}"
         )
+
+#: Columns ``triage score`` adds after the contract ones, for reviewers and the review store.
+SUGGESTION_EXTRA_COLUMNS: Final[tuple[str, ...]] = (
+    "prefecture",
+    "municipality",
+    "municipality_code",
+    "channel",
+    "location",
+    "text",
+    "reason",
+    "evidence",
+    "resolved_text",
+    "group_id",
+    "group_size",
+    "review_priority",
+    "priority_reasons",
+)
+
+#: Japanese headers for spreadsheets people read (CSV and Parquet keep the canonical names).
+HEADERS_JA: Final[dict[str, str]] = {
+    "opinion_id": "番号",
+    "draft_id": "対象推進方針案",
+    "category": "判断Ⅰ（提案）",
+    "p_shared": "確率_共有",
+    "p_a": "確率_(a)根拠不明確",
+    "p_b": "確率_(b)射程外",
+    "p_c": "確率_(c)抽象的",
+    "p_d": "確率_(d)団体固有",
+    "p_e": "確率_(e)前提条件",
+    "p_f": "確率_(f)解決済",
+    "sections": "該当箇所（提案）",
+    "section_scores": "該当箇所スコア",
+    "p_described": "記載あり確率（判断Ⅱ）",
+    "verdict": "判定（提案）",
+    "resolved_id": "解決済事項番号",
+    "model_version": "モデル版",
+    "prefecture": "都道府県",
+    "municipality": "団体名",
+    "municipality_code": "団体コード",
+    "channel": "経路",
+    "location": "該当箇所（意見記載）",
+    "text": "意見",
+    "reason": "理由",
+    "evidence": "根拠となる記載",
+    "resolved_text": "解決済事項",
+    "group_id": "類似意見グループ",
+    "group_size": "グループ団体数",
+    "review_priority": "確認優先度",
+    "priority_reasons": "優先度の理由",
+}

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from pipeline.errors import InputFileError
 
 #: Encodings tried, in order of preference when several decode a file equally well.
@@ -237,3 +239,99 @@ def locate_header(
             f"headers for {', '.join(required)} (e.g. {', '.join(expected[:6])}); found {seen}."
         )
     return best[0], best[2]
+
+
+# --- writing tables people open in Excel -----------------------------------------------------
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_formula(value: object) -> object:
+    """Make a text cell safe to open in Excel: a leading ``= + - @`` gets a ``'`` in front.
+
+    Numbers are left alone (a negative number is not a formula).
+
+    Example:
+        >>> escape_formula("=1+1"), escape_formula("-3"), escape_formula(-3)
+        ("'=1+1", "'-3", -3)
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def escape_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` with every text cell passed through :func:`escape_formula`."""
+    text_columns = [
+        c
+        for c in frame.columns
+        if pd.api.types.is_object_dtype(frame[c]) or pd.api.types.is_string_dtype(frame[c])
+    ]
+    return frame.assign(**{c: frame[c].map(escape_formula) for c in text_columns})
+
+
+def write_table(
+    frame: pd.DataFrame,
+    path: str | Path,
+    *,
+    headers_ja: Mapping[str, str] | None = None,
+    sheet_name: str = "Sheet1",
+) -> Path:
+    """Write ``frame`` by suffix: ``.csv`` (UTF-8 with BOM), ``.xlsx`` or ``.parquet``.
+
+    CSV and Excel are for people: text cells are formula-escaped, and Excel gets Japanese headers
+    (``headers_ja``), a frozen header row, filters and readable column widths. Parquet is for
+    programs and keeps canonical column names and values untouched. The file is written to a
+    temporary name first, so an interrupted write never leaves a half file under the real name.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    tmp = path.with_name(f".{path.name}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".parquet":
+        frame.to_parquet(tmp, index=False)
+    elif suffix == ".csv":
+        escape_frame(frame).to_csv(tmp, index=False, encoding="utf-8-sig")
+    elif suffix == ".xlsx":
+        _write_xlsx(escape_frame(frame), tmp, headers_ja or {}, sheet_name)
+    else:
+        raise InputFileError(
+            f"{path}: unsupported output type {suffix!r}; use .csv, .xlsx or .parquet."
+        )
+    tmp.replace(path)
+    return path
+
+
+def _write_xlsx(
+    frame: pd.DataFrame, path: Path, headers_ja: Mapping[str, str], sheet_name: str
+) -> None:
+    shown = frame.rename(columns={c: headers_ja.get(c, c) for c in frame.columns})
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        shown.to_excel(writer, index=False, sheet_name=sheet_name)
+        format_sheet(writer.sheets[sheet_name])
+
+
+def format_sheet(sheet: object, *, max_width: int = 60) -> None:
+    """Freeze the header row, add filters, bold headers and set column widths from content."""
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
+    ws = sheet  # an openpyxl Worksheet
+    ws.freeze_panes = "A2"  # type: ignore[attr-defined]
+    if ws.max_row >= 1 and ws.max_column >= 1:  # type: ignore[attr-defined]
+        ws.auto_filter.ref = ws.dimensions  # type: ignore[attr-defined]
+    for cell in ws[1]:  # type: ignore[index]
+        cell.font = Font(bold=True)
+    for index, column in enumerate(ws.iter_cols(min_row=1, max_row=min(ws.max_row, 200)), start=1):  # type: ignore[attr-defined]
+        width = max((_display_width(c.value) for c in column), default=8)
+        ws.column_dimensions[get_column_letter(index)].width = min(max(8, width + 2), max_width)  # type: ignore[attr-defined]
+        if width > max_width:
+            for cell in column[1:]:
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
+
+
+def _display_width(value: object) -> int:
+    """Columns a value takes in Excel: East Asian wide characters count double."""
+    if value is None:
+        return 0
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in str(value))
