@@ -1,0 +1,186 @@
+"""``params.yaml`` loaded into frozen dataclasses, one per stage.
+
+Unknown keys are errors with a "did you mean" suggestion, so a typo never silently falls back to a
+default. ``dataclasses.replace`` applies overrides (CLI options, tests).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, get_type_hints
+
+import yaml
+
+from pipeline.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PARAMS = PROJECT_ROOT / "params.yaml"
+SPLIT_MODES = ("A", "B", "C")
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """Sudachi split modes: C (long units) for classifier features, A (short units) for BM25."""
+
+    feature_mode: str = "C"
+    match_mode: str = "A"
+
+    def __post_init__(self) -> None:
+        for name in ("feature_mode", "match_mode"):
+            value = getattr(self, name)
+            if value not in SPLIT_MODES:
+                raise ConfigError(
+                    f"The '{name}' option of text must be one of 'A', 'B', 'C'. Got {value!r} instead."
+                )
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Which sentence-transformers model to use; ``None`` means the packaged e5-small."""
+
+    name_or_path: str | None = None
+    batch_size: int = 32
+    cache: bool = True
+
+    def __post_init__(self) -> None:
+        _check_range("encoder", "batch_size", self.batch_size, 1, 4096)
+
+
+@dataclass(frozen=True)
+class ClassifyConfig:
+    """Judgement I: logistic regression over embeddings + Sudachi TF-IDF + character n-grams."""
+
+    C: float = 4.0
+    use_embeddings: bool = True
+    use_tfidf: bool = True
+    use_char_ngrams: bool = True
+    char_ngram_max: int = 3
+    calibration_folds: int = 3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_range("classify", "C", self.C, 1e-6, 1e6)
+        _check_range("classify", "char_ngram_max", self.char_ngram_max, 1, 6)
+        _check_range("classify", "calibration_folds", self.calibration_folds, 2, 10)
+        if not (self.use_embeddings or self.use_tfidf or self.use_char_ngrams):
+            raise ConfigError("classify needs at least one feature set; all three are off.")
+
+
+@dataclass(frozen=True)
+class MatchConfig:
+    """Section ranking: BM25 and dense scores fused, with the 該当箇所 hint as a boost."""
+
+    top_k: int = 3
+    bm25_weight: float = 0.4
+    dense_weight: float = 0.6
+    hint_boost: float = 0.35
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_range("match", "top_k", self.top_k, 1, 20)
+        for name in ("bm25_weight", "dense_weight", "hint_boost"):
+            _check_range("match", name, getattr(self, name), 0.0, 10.0)
+
+
+@dataclass(frozen=True)
+class SuggestConfig:
+    """Thresholds that turn scores into suggestions and review priorities."""
+
+    described_threshold: float = 0.5
+    resolved_threshold: float = 0.86
+    group_threshold: float = 0.93
+    low_confidence: float = 0.6
+    chunk_size: int = 256
+
+    def __post_init__(self) -> None:
+        for name in (
+            "described_threshold",
+            "resolved_threshold",
+            "group_threshold",
+            "low_confidence",
+        ):
+            _check_range("suggest", name, getattr(self, name), 0.0, 1.0)
+        _check_range("suggest", "chunk_size", self.chunk_size, 1, 100_000)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training data and tracking: samples + confirmed reviews, logged to MLflow."""
+
+    samples_dir: str = "data/samples"
+    model_dir: str = "models/triage"
+    experiment: str = "opinion-triage"
+    registered_model: str = "opinion-triage"
+    tracking_uri: str | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole resolved configuration; logged whole to MLflow with every training run."""
+
+    text: TextConfig = field(default_factory=TextConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    classify: ClassifyConfig = field(default_factory=ClassifyConfig)
+    match: MatchConfig = field(default_factory=MatchConfig)
+    suggest: SuggestConfig = field(default_factory=SuggestConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def flat(self) -> dict[str, Any]:
+        """``{"classify.C": 4.0, …}``: the shape MLflow params take."""
+        return {
+            f"{section}.{key}": value
+            for section, values in self.to_dict().items()
+            for key, value in values.items()
+        }
+
+
+def _check_range(stage: str, name: str, value: float, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ConfigError(
+            f"The '{name}' option of {stage} must be a number in [{low}, {high}]. Got {value!r} instead."
+        )
+
+
+T = TypeVar("T")
+
+
+def _build(cls: type[T], values: dict[str, Any], where: str) -> T:
+    if not isinstance(values, dict):
+        raise ConfigError(f"'{where}' in params.yaml must be a mapping. Got {values!r} instead.")
+    known = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    hints = get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else f" Known keys: {', '.join(known)}."
+            raise ConfigError(f"Unknown key '{key}' in '{where}' of params.yaml.{hint}")
+        if dataclasses.is_dataclass(hints[key]):
+            value = _build(hints[key], value or {}, f"{where}.{key}" if where else key)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load ``params.yaml`` (the project's by default); a missing file means all defaults.
+
+    Example:
+        >>> cfg = load_config()
+        >>> cfg.match.top_k
+        3
+    """
+    path = Path(path) if path else DEFAULT_PARAMS
+    if not path.exists():
+        return Config()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc}).") from exc
+    return _build(Config, raw, "")

@@ -1,0 +1,36 @@
+"""Every command appears in README.md and has help with an Example block."""
+
+from __future__ import annotations
+
+import click
+import pytest
+import typer
+
+from pipeline.cli import app
+
+from .conftest import ROOT
+
+
+def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    found: list[tuple[str, click.Command]] = []
+    for name, command in group.commands.items():
+        full = f"{prefix}{name}"
+        if isinstance(command, click.Group):
+            found.extend(_commands(command, full + " "))
+        else:
+            found.append((full, command))
+    return found
+
+
+COMMANDS = _commands(typer.main.get_command(app))  # type: ignore[arg-type]
+
+
+def test_there_are_commands() -> None:
+    assert {"validate", "sections"} <= {name for name, _ in COMMANDS}
+
+
+@pytest.mark.parametrize(("name", "command"), COMMANDS, ids=[n for n, _ in COMMANDS])
+def test_command_is_documented_with_an_example(name: str, command: click.Command) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"triage {name}" in readme, f"README.md does not mention `triage {name}`"
+    assert command.help and "Example:" in command.help
