@@ -1,0 +1,130 @@
+"""Build the bundled sample files from the hand-written sources in data/samples/raw/.
+
+Each raw/<draft_id>/ folder holds draft.md, resolved.csv and opinions.jsonl (opinions with their
+labels, written and labelled by hand per ANNOTATION_GUIDE.md). This script lays them out the way
+users bring them: two consultation exports (a cp932 CSV with a template title above the header and
+Japanese channel names; an Excel workbook with other header variants, numeric codes and ids), the
+drafts (plus one as .docx), one resolved-points list, and labels.jsonl. Deterministic: running it
+twice gives the same files.
+
+Run: .venv/bin/python scripts/build_samples.py
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import shutil
+from pathlib import Path
+
+from docx import Document
+from openpyxl import Workbook
+
+SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
+RAW = SAMPLES / "raw"
+EXPORT_A = ("koukin-shuunou", "furusato-nozei", "shobo-kyoninka")
+EXPORT_B = ("hojokin-shinsei", "kaigo-shitei", "nouchi-tenyo")
+CHANNEL_JA = {
+    "selection_request": ("作業依頼への回答", "ⅰ"),
+    "interim_briefing": ("中間報告会での指摘", "ⅱ"),
+    "candidate_consultation": ("対象候補案への意見照会", "ⅲ"),
+    "draft_consultation": ("推進方針案への意見照会", "ⅳ"),
+}
+# Characters Windows writes differently in Shift_JIS (what Excel's "CSV" does to them).
+CP932_FIX = str.maketrans({"〜": "～", "−": "－", "‖": "∥", "—": "―", "¢": "￠", "£": "￡", "¬": "￢", "塡": "填", "剝": "剥", "頰": "頬"})
+
+
+def load(draft_id: str) -> list[dict]:
+    path = RAW / draft_id / "opinions.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def title_of(draft_id: str) -> str:
+    for line in (RAW / draft_id / "draft.md").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            return line.lstrip("# ").strip()
+    return draft_id
+
+
+def write_export_a(rows: list[dict], rng: random.Random) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["令和７年度 共通化推進方針案に対する意見照会 回答とりまとめ"])
+    writer.writerow(["※ 団体コードは６桁で記入。該当箇所は方針案の項番を記入。"])
+    writer.writerow([])
+    writer.writerow(["番号", "都道府県", "団体名", "団体コード", "経路", "対象推進方針案", "該当箇所", "意見", "理由"])
+    for r in rows:
+        channel = CHANNEL_JA[r["channel"]][rng.random() < 0.2]
+        draft = title_of(r["draft_id"]) if rng.random() < 0.3 else r["draft_id"]
+        writer.writerow([r["opinion_id"], r["prefecture"], r["municipality"], r["municipality_code"], channel, draft, r["location"], r["text"], r["reason"]])
+    (SAMPLES / "opinions_r7_a_cp932.csv").write_bytes(buffer.getvalue().translate(CP932_FIX).encode("cp932"))
+
+
+def write_export_b(rows: list[dict], rng: random.Random) -> None:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "意見一覧"
+    sheet.append(["共通化推進方針案への意見（様式２）"])
+    sheet.append([])
+    sheet.append(["No.", "都道府県名", "自治体名", "地方公共団体コード", "意見の種別", "推進方針案", "該当ページ", "意見内容", "意見の理由"])
+    for r in rows:
+        code = int(r["municipality_code"])  # as Excel keeps it: 011002 becomes 11002
+        channel = CHANNEL_JA[r["channel"]][rng.random() < 0.5]
+        sheet.append([r["opinion_id"], r["prefecture"], r["municipality"], code, channel, r["draft_id"], r["location"], r["text"], r["reason"]])
+    workbook.save(SAMPLES / "opinions_r7_b.xlsx")
+
+
+def write_drafts() -> None:
+    drafts = SAMPLES / "drafts"
+    drafts.mkdir(exist_ok=True)
+    for folder in sorted(RAW.iterdir()):
+        shutil.copyfile(folder / "draft.md", drafts / f"{folder.name}.md")
+    document = Document()
+    for line in (RAW / "kaigo-shitei" / "draft.md").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            document.add_paragraph(line.strip())
+    document.core_properties.title = title_of("kaigo-shitei")
+    document.save(str(drafts / "kaigo-shitei.docx"))
+
+
+def write_resolved() -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["番号", "対象推進方針案", "事項", "解決の場"])
+    for folder in sorted(RAW.iterdir()):
+        with open(folder / "resolved.csv", encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            for row in reader:
+                writer.writerow([row["番号"], row["対象推進方針案"], row["事項"], row["解決の場"]])
+    (SAMPLES / "resolved_points.csv").write_bytes(buffer.getvalue().translate(CP932_FIX).encode("cp932"))
+
+
+def write_labels(rows: list[dict]) -> None:
+    keys = ("opinion_id", "draft_id", "category", "sections", "described", "verdict", "resolved_id", "rationale")
+    with open(SAMPLES / "labels.jsonl", "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps({k: r[k] for k in keys}, ensure_ascii=False) + "\n")
+
+
+def main() -> None:
+    rng = random.Random(20250401)
+    every: list[dict] = []
+    exports: dict[str, list[dict]] = {"a": [], "b": []}
+    for draft_id in EXPORT_A + EXPORT_B:
+        rows = [{**r, "draft_id": draft_id} for r in load(draft_id)]
+        every.extend(rows)
+        exports["a" if draft_id in EXPORT_A else "b"].extend(rows)
+    for rows in exports.values():
+        rng.shuffle(rows)
+    write_export_a(exports["a"], rng)
+    write_export_b(exports["b"], rng)
+    write_drafts()
+    write_resolved()
+    write_labels(sorted(every, key=lambda r: r["opinion_id"]))
+    print(f"wrote {len(every)} opinions, {len(EXPORT_A + EXPORT_B)} drafts to {SAMPLES}")
+
+
+if __name__ == "__main__":
+    main()
