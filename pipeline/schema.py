@@ -142,6 +142,7 @@ class RowError:
             f"expected {self.expected}, found {self.found!r}"
         )
 
+
 #: Columns ``triage score`` adds after the contract ones, for reviewers and the review store.
 SUGGESTION_EXTRA_COLUMNS: Final[tuple[str, ...]] = (
     "prefecture",

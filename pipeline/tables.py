@@ -26,8 +26,19 @@ _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
 _NUMBER_FORMAT_ZEROS = re.compile(r"^0+$")
 
 
+_CIRCLED = re.compile(r"([\u2460-\u2473])")
+
+
+def _nfkc_keeping_circled(text: str) -> str:
+    """NFKC, except for ①–⑳: they are section numbers in drafts and 該当箇所 (NFKC makes ② "2")."""
+    return "".join(
+        part if _CIRCLED.fullmatch(part) else unicodedata.normalize("NFKC", part)
+        for part in _CIRCLED.split(text)
+    )
+
+
 def normalize_text(value: object) -> str:
-    """NFKC-normalise a cell: unify newlines, drop zero-width marks, trim each line's end.
+    """NFKC-normalise a cell (keeping ①–⑳): unify newlines, drop zero-width marks, trim lines.
 
     Idempotent (normalising twice gives the same string), which the tests check on any ``str``.
 
@@ -40,7 +51,7 @@ def normalize_text(value: object) -> str:
     text = str(value).translate(_ZERO_WIDTH)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     for _ in range(3):  # NFKC can expose new zero-width marks or CRs only in pathological input
-        new = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
+        new = _nfkc_keeping_circled(text).translate(_ZERO_WIDTH)
         new = new.replace("\r\n", "\n").replace("\r", "\n")
         new = "\n".join(line.rstrip() for line in new.split("\n")).strip()
         if new == text:

@@ -33,12 +33,27 @@ CHANNEL_JA = {
     "draft_consultation": ("推進方針案への意見照会", "ⅳ"),
 }
 # Characters Windows writes differently in Shift_JIS (what Excel's "CSV" does to them).
-CP932_FIX = str.maketrans({"〜": "～", "−": "－", "‖": "∥", "—": "―", "¢": "￠", "£": "￡", "¬": "￢", "塡": "填", "剝": "剥", "頰": "頬"})
+CP932_FIX = str.maketrans(
+    {
+        "〜": "～",
+        "−": "－",
+        "‖": "∥",
+        "—": "―",
+        "¢": "￠",
+        "£": "￡",
+        "¬": "￢",
+        "塡": "填",
+        "剝": "剥",
+        "頰": "頬",
+    }
+)
 
 
 def load(draft_id: str) -> list[dict]:
     path = RAW / draft_id / "opinions.jsonl"
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 def title_of(draft_id: str) -> str:
@@ -54,12 +69,38 @@ def write_export_a(rows: list[dict], rng: random.Random) -> None:
     writer.writerow(["令和７年度 共通化推進方針案に対する意見照会 回答とりまとめ"])
     writer.writerow(["※ 団体コードは６桁で記入。該当箇所は方針案の項番を記入。"])
     writer.writerow([])
-    writer.writerow(["番号", "都道府県", "団体名", "団体コード", "経路", "対象推進方針案", "該当箇所", "意見", "理由"])
+    writer.writerow(
+        [
+            "番号",
+            "都道府県",
+            "団体名",
+            "団体コード",
+            "経路",
+            "対象推進方針案",
+            "該当箇所",
+            "意見",
+            "理由",
+        ]
+    )
     for r in rows:
         channel = CHANNEL_JA[r["channel"]][rng.random() < 0.2]
         draft = title_of(r["draft_id"]) if rng.random() < 0.3 else r["draft_id"]
-        writer.writerow([r["opinion_id"], r["prefecture"], r["municipality"], r["municipality_code"], channel, draft, r["location"], r["text"], r["reason"]])
-    (SAMPLES / "opinions_r7_a_cp932.csv").write_bytes(buffer.getvalue().translate(CP932_FIX).encode("cp932"))
+        writer.writerow(
+            [
+                r["opinion_id"],
+                r["prefecture"],
+                r["municipality"],
+                r["municipality_code"],
+                channel,
+                draft,
+                r["location"],
+                r["text"],
+                r["reason"],
+            ]
+        )
+    (SAMPLES / "opinions_r7_a_cp932.csv").write_bytes(
+        buffer.getvalue().translate(CP932_FIX).encode("cp932")
+    )
 
 
 def write_export_b(rows: list[dict], rng: random.Random) -> None:
@@ -68,11 +109,35 @@ def write_export_b(rows: list[dict], rng: random.Random) -> None:
     sheet.title = "意見一覧"
     sheet.append(["共通化推進方針案への意見（様式２）"])
     sheet.append([])
-    sheet.append(["No.", "都道府県名", "自治体名", "地方公共団体コード", "意見の種別", "推進方針案", "該当ページ", "意見内容", "意見の理由"])
+    sheet.append(
+        [
+            "No.",
+            "都道府県名",
+            "自治体名",
+            "地方公共団体コード",
+            "意見の種別",
+            "推進方針案",
+            "該当ページ",
+            "意見内容",
+            "意見の理由",
+        ]
+    )
     for r in rows:
         code = int(r["municipality_code"])  # as Excel keeps it: 011002 becomes 11002
         channel = CHANNEL_JA[r["channel"]][rng.random() < 0.5]
-        sheet.append([r["opinion_id"], r["prefecture"], r["municipality"], code, channel, r["draft_id"], r["location"], r["text"], r["reason"]])
+        sheet.append(
+            [
+                r["opinion_id"],
+                r["prefecture"],
+                r["municipality"],
+                code,
+                channel,
+                r["draft_id"],
+                r["location"],
+                r["text"],
+                r["reason"],
+            ]
+        )
     workbook.save(SAMPLES / "opinions_r7_b.xlsx")
 
 
@@ -98,11 +163,22 @@ def write_resolved() -> None:
             reader = csv.DictReader(f)
             for row in reader:
                 writer.writerow([row["番号"], row["対象推進方針案"], row["事項"], row["解決の場"]])
-    (SAMPLES / "resolved_points.csv").write_bytes(buffer.getvalue().translate(CP932_FIX).encode("cp932"))
+    (SAMPLES / "resolved_points.csv").write_bytes(
+        buffer.getvalue().translate(CP932_FIX).encode("cp932")
+    )
 
 
 def write_labels(rows: list[dict]) -> None:
-    keys = ("opinion_id", "draft_id", "category", "sections", "described", "verdict", "resolved_id", "rationale")
+    keys = (
+        "opinion_id",
+        "draft_id",
+        "category",
+        "sections",
+        "described",
+        "verdict",
+        "resolved_id",
+        "rationale",
+    )
     with open(SAMPLES / "labels.jsonl", "w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps({k: r[k] for k in keys}, ensure_ascii=False) + "\n")

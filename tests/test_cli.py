@@ -21,7 +21,9 @@ def write(path: Path, text: str, encoding: str = "cp932") -> Path:
 
 
 def test_validate_all_good_exits_0(tmp_path: Path) -> None:
-    export = write(tmp_path / "e.csv", f"{HEADER}\n1,札幌市,011002,ⅳ,手数料の収納を統一してほしい。\n")
+    export = write(
+        tmp_path / "e.csv", f"{HEADER}\n1,札幌市,011002,ⅳ,手数料の収納を統一してほしい。\n"
+    )
     result = runner.invoke(app, ["validate", str(export)])
     assert result.exit_code == 0, result.output
     assert "encoding: cp932 (Shift_JIS)" in result.output

@@ -22,7 +22,9 @@ def test_missing_file_means_defaults(tmp_path: Path) -> None:
 def test_unknown_key_suggests_the_close_one(tmp_path: Path) -> None:
     path = tmp_path / "params.yaml"
     path.write_text("match:\n  top_kk: 3\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"Unknown key 'top_kk' in 'match'.*Did you mean 'top_k'\?"):
+    with pytest.raises(
+        ConfigError, match=r"Unknown key 'top_kk' in 'match'.*Did you mean 'top_k'\?"
+    ):
         load_config(path)
 
 

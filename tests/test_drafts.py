@@ -214,6 +214,8 @@ def test_draft_without_numbering_is_refused(tmp_path: Path) -> None:
         ("p.4　４（３）②", ["4.(3).②"]),
         ("4.(1)・4.(2)", ["4.(1)", "4.(2)"]),
         ("アクセスについて", []),
+        ("4(4)1について", ["4.(4).①"]),
+        ("4.(2).2", ["4.(2).②"]),
     ],
 )
 def test_location_hints(hint: str, ids: list[str]) -> None:

@@ -1,0 +1,470 @@
+"""Suggestions for a batch of opinions: category, sections, p_described, resolved point, groups.
+
+This room joins the text, encoder, match and classify rooms. It knows nothing of files or the CLI:
+it takes frames and drafts and returns frames with the columns of DATA_FORMATS.md §4.
+
+Training (:func:`fit_triage`) is here too because the three models depend on each other: the
+category and Judgement II models learn from what the ranker finds, so they are trained on the
+ranker's *out-of-fold* matches (folds by draft), the same kind of matches they will see on a new
+draft.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.sparse.csgraph import connected_components
+from sklearn.model_selection import GroupKFold
+from sklearn.neighbors import NearestNeighbors
+
+from pipeline.classify import CategoryModel, DescribedModel
+from pipeline.config import Config
+from pipeline.errors import InputSchemaError
+from pipeline.flowchart import suggested_verdict
+from pipeline.match import (
+    PAIR_FEATURES,
+    DraftIndex,
+    Embedder,
+    OpinionView,
+    ResolvedIndex,
+    SectionMatch,
+    SectionRanker,
+    best_sections,
+    closest_resolved,
+    index_draft,
+    index_resolved,
+    opinion_views,
+    pair_features,
+)
+from pipeline.schema import CATEGORIES, SUGGESTION_COLUMNS, SUGGESTION_EXTRA_COLUMNS, Draft
+from pipeline.text import normalized_forms
+
+REQUIRES = ("opinion_id", "draft_id", "text")
+ASSIGNS = SUGGESTION_COLUMNS + SUGGESTION_EXTRA_COLUMNS
+
+_CONSIDERATION = re.compile(
+    r"検討|在り方|あり方|見直し|整理する|調整する|結論を得る|協議する|研究する"
+)
+_CONCLUSION = re.compile(
+    r"(とする|を行う|する|実施する|整備する|対象とする|負担する|開始する|活用する|提供する)。?$"
+)
+
+_I = {name: i for i, name in enumerate(PAIR_FEATURES)}
+
+
+# --- the per-batch workspace --------------------------------------------------------------------
+
+
+@dataclass
+class Workspace:
+    """Indexes of the drafts and resolved points in play, built once per scoring run."""
+
+    embedder: Embedder
+    drafts: dict[str, DraftIndex]
+    resolved: dict[str, ResolvedIndex] = field(default_factory=dict)
+    match_mode: str = "A"
+
+
+def build_workspace(
+    drafts: Sequence[Draft],
+    embedder: Embedder,
+    *,
+    resolved: pd.DataFrame | None = None,
+    match_mode: str = "A",
+) -> Workspace:
+    """Index every draft (and its resolved points, matched to drafts by ``draft_id``)."""
+    indexes = {d.draft_id: index_draft(d, embedder, match_mode=match_mode) for d in drafts}
+    resolved_indexes: dict[str, ResolvedIndex] = {}
+    if resolved is not None and len(resolved):
+        for draft_id, rows in resolved.groupby("draft_id", sort=False):
+            resolved_indexes[str(draft_id)] = index_resolved(
+                list(rows["resolved_id"]), list(rows["text"]), embedder
+            )
+    return Workspace(embedder, indexes, resolved_indexes, match_mode)
+
+
+def _check(frame: pd.DataFrame, workspace: Workspace) -> None:
+    missing = [c for c in REQUIRES if c not in frame.columns]
+    if missing:
+        raise InputSchemaError(
+            f"suggest requires columns {list(REQUIRES)}; missing {missing}, found {list(frame.columns)}."
+        )
+    unknown = sorted(set(frame["draft_id"].astype(str)) - set(workspace.drafts))
+    if unknown:
+        raise InputSchemaError(
+            f"opinions name drafts that were not given: {unknown[:5]}. Pass them with --draft "
+            f"(given: {sorted(workspace.drafts)})."
+        )
+
+
+def _views(frame: pd.DataFrame, workspace: Workspace) -> tuple[list[OpinionView], np.ndarray]:
+    texts = [str(t) for t in frame["text"]]
+    locations = [
+        str(x) if isinstance(x, str) else ""
+        for x in frame.get("location", pd.Series([""] * len(frame)))
+    ]
+    vectors = workspace.embedder(texts, "query")
+    return opinion_views(texts, locations, vectors, match_mode=workspace.match_mode), vectors
+
+
+# --- features -----------------------------------------------------------------------------------
+
+
+def _context_row(
+    match: SectionMatch, view: OpinionView, resolved: tuple[str, str, float, float], text: str
+) -> dict[str, float]:
+    feats = match.best_features
+    return {
+        "ctx_dense_section_max": float(feats[_I["dense_section"]] - feats[_I["dense_section_gap"]]),
+        "ctx_dense_sentence_max": float(
+            feats[_I["dense_sentence"]] - feats[_I["dense_sentence_gap"]]
+        ),
+        "ctx_bm25_max": float(feats[_I["bm25_log"]]),
+        "ctx_rank_top": match.scores[0],
+        "ctx_rank_gap": match.scores[0] - (match.scores[1] if len(match.scores) > 1 else 0.0),
+        "ctx_resolved_cos": resolved[2],
+        "ctx_resolved_overlap": resolved[3],
+        "ctx_has_hint": 1.0 if view.location.strip() else 0.0,
+        "ctx_hint_resolves": 1.0 if match.hint_ids else 0.0,
+        "ctx_length": float(np.log1p(len(text))),
+    }
+
+
+def _described_row(match: SectionMatch, index: DraftIndex) -> dict[str, float]:
+    feats = match.best_features
+    best = index.section_ids.index(match.section_ids[0])
+    section = index.draft.sections[best]
+    return {
+        "evidence_cos": match.evidence_similarity,
+        "section_cos": float(feats[_I["dense_section"]]),
+        "rank_top": match.scores[0],
+        "rank_second": match.scores[1] if len(match.scores) > 1 else 0.0,
+        "bm25_norm": float(feats[_I["bm25_norm"]]),
+        "overlap": float(feats[_I["overlap"]]),
+        "heading_overlap": float(feats[_I["heading_overlap"]]),
+        "hint_exact": float(feats[_I["hint_exact"]]),
+        "evidence_consideration": 1.0 if _CONSIDERATION.search(match.evidence) else 0.0,
+        "evidence_conclusion": 1.0 if _CONCLUSION.search(match.evidence.strip()) else 0.0,
+        "section_consideration": 1.0 if _CONSIDERATION.search(section.text) else 0.0,
+        "section_length": float(np.log1p(len(section.text))),
+        "rank_gap": match.scores[0] - (match.scores[1] if len(match.scores) > 1 else 0.0),
+        "dense_gap": float(feats[_I["dense_sentence_gap"]]),
+    }
+
+
+@dataclass
+class BatchFeatures:
+    """Everything the judgement models need for a batch, plus what the output rows show."""
+
+    category: pd.DataFrame
+    described: pd.DataFrame
+    matches: list[SectionMatch]
+    resolved: list[tuple[str, str, float, float]]
+    vectors: np.ndarray
+
+
+def batch_features(
+    frame: pd.DataFrame,
+    workspace: Workspace,
+    ranker: SectionRanker,
+    *,
+    top_k: int = 3,
+    feature_mode: str = "C",
+    views: list[OpinionView] | None = None,
+    vectors: np.ndarray | None = None,
+) -> BatchFeatures:
+    """Match every opinion and build the category and Judgement II feature frames."""
+    if views is None or vectors is None:
+        views, vectors = _views(frame, workspace)
+    matches: list[SectionMatch] = []
+    resolved: list[tuple[str, str, float, float]] = []
+    category_rows: list[dict[str, Any]] = []
+    described_rows: list[dict[str, float]] = []
+    evidence_vectors: list[np.ndarray] = []
+    for view, draft_id, text, reason in zip(
+        views,
+        frame["draft_id"].astype(str),
+        frame["text"].astype(str),
+        frame.get("reason", pd.Series([""] * len(frame))),
+        strict=True,
+    ):
+        index = workspace.drafts[draft_id]
+        match = best_sections(view, index, ranker, top_k=top_k)
+        close = closest_resolved(view, workspace.resolved.get(draft_id))
+        matches.append(match)
+        resolved.append(close)
+        full_text = text if not isinstance(reason, str) or not reason else f"{text}\n{reason}"
+        category_rows.append(
+            {
+                "tokens": " ".join(normalized_forms(full_text, mode=feature_mode)),
+                "text": full_text,
+                **_context_row(match, view, close, text),
+            }
+        )
+        described_rows.append(_described_row(match, index))
+        best = index.section_ids.index(match.section_ids[0])
+        sentence = index.sentences[best].index(match.evidence)
+        evidence_vectors.append(index.sentence_vectors[best][sentence])
+    dim = vectors.shape[1] if len(vectors) else 0
+    emb = pd.DataFrame(vectors, columns=[f"emb_{i}" for i in range(dim)], index=frame.index)
+    evd = pd.DataFrame(
+        np.array(evidence_vectors).reshape(len(frame), dim),
+        columns=[f"evd_{i}" for i in range(dim)],
+        index=frame.index,
+    )
+    category = pd.concat([pd.DataFrame(category_rows, index=frame.index), emb], axis=1)
+    described = pd.concat([pd.DataFrame(described_rows, index=frame.index), emb, evd], axis=1)
+    return BatchFeatures(category, described, matches, resolved, vectors)
+
+
+# --- the model bundle ---------------------------------------------------------------------------
+
+
+@dataclass
+class TriageModel:
+    """The three fitted models and what produced them; ``version`` goes into every output row."""
+
+    ranker: SectionRanker
+    category: CategoryModel
+    described: DescribedModel
+    config: Config
+    encoder_id: str
+    version: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _pair_training_set(
+    frame: pd.DataFrame, views: Sequence[OpinionView], workspace: Workspace
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(X, y, row index) over every section of each labelled opinion's draft."""
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    rows: list[np.ndarray] = []
+    for position, (view, draft_id, gold) in enumerate(
+        zip(views, frame["draft_id"].astype(str), frame["sections"], strict=True)
+    ):
+        if not gold:
+            continue
+        index = workspace.drafts[draft_id]
+        features, _ = pair_features(view, index)
+        xs.append(features)
+        ys.append(np.array([1 if sid in gold else 0 for sid in index.section_ids]))
+        rows.append(np.full(len(index.section_ids), position))
+    if not xs:
+        raise InputSchemaError(
+            "no labelled opinion has sections: the ranker has nothing to learn from."
+        )
+    return np.vstack(xs), np.concatenate(ys), np.concatenate(rows)
+
+
+def fit_triage(
+    labelled: pd.DataFrame, workspace: Workspace, config: Config, *, encoder_id: str = ""
+) -> TriageModel:
+    """Fit ranker, category and Judgement II models on labelled opinions.
+
+    ``labelled`` has the opinion columns plus ``category``, ``sections`` (list of ids) and
+    ``described`` ("yes"/"no"/None), as in ``data/samples/labels.jsonl``.
+    """
+    _check(labelled, workspace)
+    frame = labelled.reset_index(drop=True)
+    views, vectors = _views(frame, workspace)
+    X, y, rows = _pair_training_set(frame, views, workspace)
+    ranker = SectionRanker(seed=config.match.seed).fit(X, y)
+
+    # Out-of-fold matches: the category and Judgement II models must learn from matches made by a
+    # ranker that never saw the opinion's draft, as will happen on a new draft.
+    groups = frame["draft_id"].astype(str).to_numpy()
+    oof_features: list[BatchFeatures | None] = [None] * len(frame)
+    n_groups = len(set(groups))
+    if n_groups >= 2:
+        for train_idx, test_idx in GroupKFold(n_splits=min(5, n_groups)).split(
+            frame, groups=groups
+        ):
+            mask = np.isin(rows, train_idx)
+            fold_ranker = SectionRanker(seed=config.match.seed).fit(X[mask], y[mask])
+            part = batch_features(
+                frame.iloc[test_idx],
+                workspace,
+                fold_ranker,
+                top_k=config.match.top_k,
+                feature_mode=config.text.feature_mode,
+                views=[views[i] for i in test_idx],
+                vectors=vectors[test_idx],
+            )
+            for j, i in enumerate(test_idx):
+                oof_features[i] = dataclasses.replace(
+                    part, category=part.category.iloc[[j]], described=part.described.iloc[[j]]
+                )
+        category_X = pd.concat([f.category for f in oof_features if f is not None]).loc[frame.index]
+        described_X = pd.concat([f.described for f in oof_features if f is not None]).loc[
+            frame.index
+        ]
+    else:
+        full = batch_features(
+            frame,
+            workspace,
+            ranker,
+            top_k=config.match.top_k,
+            feature_mode=config.text.feature_mode,
+            views=views,
+            vectors=vectors,
+        )
+        category_X, described_X = full.category, full.described
+
+    c = config.classify
+    category = CategoryModel(
+        C=c.C,
+        use_embeddings=c.use_embeddings,
+        use_tfidf=c.use_tfidf,
+        use_char_ngrams=c.use_char_ngrams,
+        char_ngram_max=c.char_ngram_max,
+        calibration_folds=c.calibration_folds,
+        seed=c.seed,
+    ).fit(category_X, frame["category"].tolist(), groups=groups)
+    shared = (frame["category"] == "shared").to_numpy()
+    described = DescribedModel(calibration_folds=c.calibration_folds, seed=c.seed).fit(
+        described_X[shared], frame.loc[shared, "described"].tolist(), groups=groups[shared]
+    )
+    return TriageModel(ranker, category, described, config, encoder_id)
+
+
+# --- predicting ---------------------------------------------------------------------------------
+
+
+def _priority(
+    top_p: float,
+    category: str,
+    p_described: float,
+    match: SectionMatch,
+    resolved_cos: float,
+    cfg: Config,
+) -> tuple[str, str]:
+    """Where a person is needed most: (high|medium|low, reasons in Japanese)."""
+    reasons: list[str] = []
+    strong = False
+    if top_p < cfg.suggest.low_confidence:
+        reasons.append("判断Ⅰの確信度が低い")
+        strong = True
+    if category == "shared" and abs(p_described - cfg.suggest.described_threshold) < 0.2:
+        reasons.append("判断Ⅱが僅差")
+    if match.hint_ids and not any(
+        s == h or s.startswith(h + ".") or h.startswith(s + ".")
+        for s in match.section_ids[:1]
+        for h in match.hint_ids
+    ):
+        reasons.append("意見の該当箇所と提案箇所が異なる")
+        strong = True
+    if resolved_cos >= cfg.suggest.resolved_threshold and category != "f":
+        reasons.append("解決済事項に類似")
+    if category == "f" and resolved_cos < cfg.suggest.resolved_threshold:
+        reasons.append("解決済事項を特定できない")
+    if strong or len(reasons) >= 2:
+        level = "high"
+    elif reasons or top_p < 0.8:
+        level = "medium"
+    else:
+        level = "low"
+    return level, "・".join(reasons)
+
+
+def predict_batch(model: TriageModel, frame: pd.DataFrame, workspace: Workspace) -> pd.DataFrame:
+    """Suggestion rows (DATA_FORMATS.md §4 plus review columns) for a batch of opinions.
+
+    ``group_id``/``group_size`` are filled per batch here; :func:`assign_groups` redoes them over a
+    whole export once all chunks are scored.
+    """
+    _check(frame, workspace)
+    cfg = model.config
+    features = batch_features(
+        frame, workspace, model.ranker, top_k=cfg.match.top_k, feature_mode=cfg.text.feature_mode
+    )
+    proba = model.category.predict_proba(features.category)
+    p_described = model.described.predict_proba(features.described)[:, 1]
+    rows: list[dict[str, Any]] = []
+    for i, (_, opinion) in enumerate(frame.iterrows()):
+        category = CATEGORIES[int(np.argmax(proba[i]))]
+        match = features.matches[i]
+        resolved_id, resolved_text, resolved_cos, _ = features.resolved[i]
+        level, reasons = _priority(
+            float(proba[i].max()), category, float(p_described[i]), match, resolved_cos, cfg
+        )
+        is_f = category == "f" and bool(resolved_id)
+        rows.append(
+            {
+                "opinion_id": opinion["opinion_id"],
+                "draft_id": opinion["draft_id"],
+                "category": category,
+                **{f"p_{c}": round(float(proba[i][j]), 6) for j, c in enumerate(CATEGORIES)},
+                "sections": ";".join(match.section_ids),
+                "section_scores": ";".join(f"{s:.4f}" for s in match.scores),
+                "p_described": round(float(p_described[i]), 6),
+                "verdict": suggested_verdict(
+                    category, float(p_described[i]), cfg.suggest.described_threshold
+                ),
+                "resolved_id": resolved_id if is_f else "",
+                "model_version": model.version,
+                **{
+                    c: _text(opinion.get(c))
+                    for c in (
+                        "prefecture",
+                        "municipality",
+                        "municipality_code",
+                        "channel",
+                        "location",
+                        "text",
+                        "reason",
+                    )
+                },
+                "evidence": match.evidence,
+                "resolved_text": resolved_text if is_f else "",
+                "group_id": opinion["opinion_id"],
+                "group_size": 1,
+                "review_priority": level,
+                "priority_reasons": reasons,
+            }
+        )
+    out = pd.DataFrame(rows, columns=list(ASSIGNS))
+    return out
+
+
+def _text(value: object) -> str:
+    return (
+        ""
+        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
+        else str(value)
+    )
+
+
+def assign_groups(
+    suggestions: pd.DataFrame, vectors: np.ndarray, *, threshold: float
+) -> pd.DataFrame:
+    """Give near-duplicate opinions (same draft, cosine ≥ ``threshold``) one ``group_id``.
+
+    Groups are connected components of the radius-neighbour graph, computed per draft in chunks
+    (memory grows with the number of close pairs, not with n²). ``group_id`` is the first opinion
+    id of the group; ``group_size`` counts distinct municipalities (or opinions without one).
+    """
+    group_id = suggestions["opinion_id"].astype(str).to_numpy().copy()
+    group_size = np.ones(len(suggestions), dtype=int)
+    for _, positions in suggestions.groupby("draft_id", sort=False).indices.items():
+        if len(positions) < 2:
+            continue
+        nn = NearestNeighbors(radius=1.0 - threshold, metric="cosine", algorithm="brute").fit(
+            vectors[positions]
+        )
+        graph = nn.radius_neighbors_graph(vectors[positions], mode="connectivity")
+        _, labels = connected_components(graph, directed=False)
+        for label in np.unique(labels):
+            members = positions[labels == label]
+            ids = suggestions["opinion_id"].astype(str).to_numpy()[members]
+            munis = suggestions["municipality"].astype(str).to_numpy()[members]
+            distinct = len({m if m else f"_{i}" for m, i in zip(munis, ids, strict=True)})
+            group_id[members] = ids[0]
+            group_size[members] = distinct
+    return suggestions.assign(group_id=group_id, group_size=group_size)
