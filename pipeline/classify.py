@@ -153,7 +153,7 @@ class CategoryModel(ClassifierMixin, BaseEstimator):
     ) -> CategoryModel:
         """Fit on a feature frame and labels; ``groups`` (draft ids) shape the calibration folds."""
         self.embedding_columns_ = [c for c in X.columns if c.startswith("emb_")]
-        required = ["tokens", "text", *CONTEXT_FEATURES] + self.embedding_columns_
+        required = ["tokens", "text", *CONTEXT_FEATURES, *self.embedding_columns_]
         _check_columns(X, required, "CategoryModel")
         unknown = sorted(set(y) - set(CATEGORIES))
         if unknown:
