@@ -180,32 +180,71 @@ class CategoryModel(ClassifierMixin, BaseEstimator):
         return np.array(CATEGORIES)[self.predict_proba(X).argmax(axis=1)]
 
 
+def neighbour_vote(
+    queries: np.ndarray,
+    memory: np.ndarray,
+    labels: np.ndarray,
+    *,
+    k: int,
+    query_groups: np.ndarray | None = None,
+    memory_groups: np.ndarray | None = None,
+) -> np.ndarray:
+    """Similarity-weighted share of ``labels`` among the ``k`` nearest memory rows, and the mean
+    similarity of those neighbours (how familiar the point is). Rows of the query's own group are
+    skipped, so training rows are scored as a new draft's would be."""
+    similarity = queries @ memory.T
+    if query_groups is not None and memory_groups is not None:
+        similarity = np.where(query_groups[:, None] == memory_groups[None, :], -np.inf, similarity)
+    k = max(1, min(k, memory.shape[0]))
+    nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+    weights = np.maximum(np.take_along_axis(similarity, nearest, axis=1), 0.0)
+    weights = np.where(np.isfinite(weights), weights, 0.0)
+    vote = (labels[nearest] * weights).sum(axis=1) / (weights.sum(axis=1) + 1e-9)
+    return np.column_stack([vote, weights.mean(axis=1)])
+
+
 class DescribedModel(ClassifierMixin, BaseEstimator):
     """Judgement II: P(the draft already describes the direction), for ``shared`` opinions.
 
-    Input is a frame with :data:`DESCRIBED_FEATURES` and, when ``use_embeddings``, the opinion's
-    ``emb_*`` and the evidence sentence's ``evd_*`` vectors (their product shows what is shared).
+    Input is a frame with :data:`DESCRIBED_FEATURES` (how well the best section and its evidence
+    sentence cover the opinion) and the opinion's ``emb_*`` vector. The vector feeds a
+    nearest-neighbour vote over the training opinions of *other* drafts: points that drafts tend
+    to leave out (a transition period for paper, the municipalities' own system costs, outages)
+    recur from one draft to the next, and the vote carries that over.
     """
 
     def __init__(
         self,
         *,
         C: float = 0.5,
-        use_embeddings: bool = True,
+        use_neighbours: bool = True,
+        neighbours: int = 10,
         calibration_folds: int = 3,
         seed: int = 0,
     ) -> None:
         self.C = C
-        self.use_embeddings = use_embeddings
+        self.use_neighbours = use_neighbours
+        self.neighbours = neighbours
         self.calibration_folds = calibration_folds
         self.seed = seed
 
-    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
+    @staticmethod
+    def _embeddings(X: pd.DataFrame) -> np.ndarray:
+        return X[[c for c in X.columns if c.startswith("emb_")]].to_numpy(dtype=np.float32)
+
+    def _matrix(self, X: pd.DataFrame, groups: np.ndarray | None = None) -> np.ndarray:
         columns = [X[list(DESCRIBED_FEATURES)].to_numpy(dtype=float)]
-        if self.use_embeddings:
-            emb = X[[c for c in X.columns if c.startswith("emb_")]].to_numpy(dtype=float)
-            evd = X[[c for c in X.columns if c.startswith("evd_")]].to_numpy(dtype=float)
-            columns += [emb * evd, emb]
+        if self.use_neighbours:
+            columns.append(
+                neighbour_vote(
+                    self._embeddings(X),
+                    self.memory_,
+                    self.memory_labels_,
+                    k=self.neighbours,
+                    query_groups=groups,
+                    memory_groups=self.memory_groups_ if groups is not None else None,
+                )
+            )
         return np.hstack(columns)
 
     def fit(
@@ -213,6 +252,10 @@ class DescribedModel(ClassifierMixin, BaseEstimator):
     ) -> DescribedModel:
         _check_columns(X, DESCRIBED_FEATURES, "DescribedModel")
         target = np.array([1 if v == "yes" else 0 for v in y])
+        group_array = np.asarray(groups if groups is not None else np.arange(len(X))).astype(str)
+        self.memory_ = self._embeddings(X)
+        self.memory_labels_ = target.astype(np.float32)
+        self.memory_groups_ = group_array
         pipeline = Pipeline(
             [
                 ("scale", StandardScaler()),
@@ -221,7 +264,7 @@ class DescribedModel(ClassifierMixin, BaseEstimator):
         )
         splits = _calibration_splits(groups, len(X), self.calibration_folds)
         self.model_ = CalibratedClassifierCV(pipeline, method="sigmoid", cv=splits, ensemble=False)
-        self.model_.fit(self._matrix(X), target)
+        self.model_.fit(self._matrix(X, group_array), target)
         self.classes_ = np.array(["no", "yes"])
         return self
 

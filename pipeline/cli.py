@@ -160,6 +160,199 @@ def samples_check(
         raise typer.Exit(1)
 
 
+def _load_model(model: str):
+    from pipeline.bundle import load_model
+    from pipeline.tracking import resolve_model_uri
+
+    return load_model(resolve_model_uri(model))
+
+
+@app.command()
+def score(
+    opinions: Annotated[Path, typer.Option("--opinions", help="Consultation export (.csv/.xlsx).")],
+    draft: Annotated[
+        list[Path], typer.Option("--draft", help="Draft file(s) the opinions are about.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output .csv, .xlsx or .parquet.")],
+    resolved: Annotated[
+        Path | None, typer.Option("--resolved", help="Resolved-points list (.csv/.xlsx/.md).")
+    ] = None,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="Model directory, or models:/opinion-triage@champion from the MLflow registry.",
+        ),
+    ] = "models/triage",
+    chunk_size: Annotated[int | None, typer.Option("--chunk-size", min=1)] = None,
+) -> None:
+    """Suggest category, sections, p_described and verdict for every opinion of an export.
+
+    Rows that cannot be scored (empty opinion, unknown draft, undecodable bytes …) are listed
+    with their row and reason; the others are scored. Finished chunks are kept in OUT.parts/,
+    so an interrupted run continues where it stopped when the same command is run again.
+
+    \b
+    Example:
+        triage score --opinions data/samples/opinions_r7_a_cp932.csv \\
+            --draft data/samples/drafts/koukin-shuunou.md --draft data/samples/drafts/furusato-nozei.md \\
+            --draft data/samples/drafts/shobo-kyoninka.md --resolved data/samples/resolved_points.csv \\
+            --out out/suggestions.xlsx
+    """
+    from pipeline.config import load_config
+    from pipeline.encoder import embedder_for
+    from pipeline.score import score_export
+
+    try:
+        triage_model = _load_model(model)
+        cfg = load_config()
+        embedder, _ = embedder_for(
+            cfg.encoder.name_or_path, cache=cfg.encoder.cache, batch_size=cfg.encoder.batch_size
+        )
+        result = score_export(
+            opinions,
+            draft,
+            out,
+            triage_model,
+            embedder,
+            resolved_path=resolved,
+            chunk_size=chunk_size,
+        )
+    except KeyboardInterrupt:
+        click.echo(
+            "Interrupted. Finished chunks are kept; run the same command again to continue.",
+            err=True,
+        )
+        raise typer.Exit(130) from None
+    except PipelineError as exc:
+        raise _fail(exc) from exc
+    for error in result.errors:
+        click.echo(f"skipped: {error}", err=True)
+    click.echo(
+        f"scored {result.scored} opinions ({result.encoding}); skipped {len({e.row for e in result.errors})} rows; "
+        f"reused {result.reused_chunks} finished chunks; model {triage_model.version} → {result.out}"
+    )
+
+
+@app.command()
+def evaluate(
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Where metrics and plots go.")] = Path(
+        "reports"
+    ),
+    samples: Annotated[Path | None, typer.Option("--samples", help="Samples folder.")] = None,
+) -> None:
+    """Leave-one-draft-out evaluation on the samples, with baselines and a confusion matrix.
+
+    Writes metrics.json, baselines.csv, classification_report.json, confusion_matrix.png and
+    predictions.csv to OUT_DIR.
+
+    \b
+    Example:
+        triage evaluate --out-dir reports
+    """
+    import dataclasses
+
+    from pipeline.config import load_config
+    from pipeline.encoder import embedder_for
+    from pipeline.evaluate import leave_one_draft_out
+    from pipeline.samples import load_samples
+    from pipeline.suggest import build_workspace
+    from pipeline.train import resolve, write_evaluation
+
+    try:
+        cfg = load_config()
+        if samples is not None:
+            cfg = dataclasses.replace(
+                cfg, train=dataclasses.replace(cfg.train, samples_dir=str(samples))
+            )
+        sample = load_samples(resolve(cfg.train.samples_dir))
+        embedder, _ = embedder_for(cfg.encoder.name_or_path, cache=cfg.encoder.cache)
+        workspace = build_workspace(
+            sample.drafts,
+            embedder,
+            resolved=sample.resolved,
+            match_mode=cfg.text.match_mode,
+            memoize=True,
+        )
+        evaluation = leave_one_draft_out(sample.opinions, workspace, cfg)
+        paths = write_evaluation(evaluation, out_dir)
+    except PipelineError as exc:
+        raise _fail(exc) from exc
+    click.echo(evaluation.baselines.to_string(index=False))
+    click.echo(json.dumps(evaluation.metrics, indent=1))
+    click.echo(f"written: {', '.join(str(p) for p in paths.values())}")
+
+
+@app.command("train")
+def train_command(
+    no_evaluate: Annotated[
+        bool, typer.Option("--no-evaluate", help="Skip the leave-one-draft-out evaluation.")
+    ] = False,
+    model_dir: Annotated[Path | None, typer.Option("--model-dir", help="Where to save.")] = None,
+) -> None:
+    """Train the suggestion models on data/samples (params.yaml) and save them to models/triage.
+
+    \b
+    Example:
+        triage train
+    """
+    from pipeline.train import train
+
+    try:
+        result = train(model_dir=model_dir, evaluate=not no_evaluate)
+    except PipelineError as exc:
+        raise _fail(exc) from exc
+    if result.evaluation is not None:
+        click.echo(json.dumps(result.evaluation.metrics, indent=1))
+    click.echo(f"model {result.model.version} saved to {result.model_dir}")
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Where suggestions go.")] = Path("out"),
+) -> None:
+    """The main job on the bundled samples: build the encoder, train if needed, score both exports.
+
+    Trains the default model on data/samples when models/triage has none (without the
+    leave-one-draft-out evaluation; `triage evaluate` gives those figures), then scores the two
+    sample exports against their drafts and the resolved points.
+
+    \b
+    Example:
+        triage demo --out-dir out
+    """
+    from pipeline.bundle import load_model
+    from pipeline.config import load_config
+    from pipeline.encoder import build_encoder, embedder_for
+    from pipeline.samples import draft_files, export_files
+    from pipeline.score import score_export
+    from pipeline.train import resolve, train
+
+    try:
+        cfg = load_config()
+        if cfg.encoder.name_or_path is None:
+            click.echo(f"encoder: {build_encoder()}")
+        model_dir = resolve(cfg.train.model_dir)
+        try:
+            model = load_model(model_dir)
+        except PipelineError:
+            click.echo(f"training the default model into {model_dir} …")
+            model = train(cfg, evaluate=False).model
+        samples = resolve(cfg.train.samples_dir)
+        embedder, _ = embedder_for(cfg.encoder.name_or_path, cache=cfg.encoder.cache)
+        drafts = draft_files(samples)
+        for export in export_files(samples):
+            out = out_dir / f"suggestions_{export.stem}.xlsx"
+            result = score_export(
+                export, drafts, out, model, embedder, resolved_path=samples / "resolved_points.csv"
+            )
+            click.echo(
+                f"{export.name}: scored {result.scored}, skipped {len(result.errors)} → {out}"
+            )
+    except PipelineError as exc:
+        raise _fail(exc) from exc
+
+
 def main() -> None:
     """Console-script entry point (``triage``)."""
     try:

@@ -71,18 +71,15 @@ class ClassifyConfig:
 
 @dataclass(frozen=True)
 class MatchConfig:
-    """Section ranking: BM25 and dense scores fused, with the 該当箇所 hint as a boost."""
+    """Section ranking: BM25, dense and 該当箇所 scores fused by a learned logistic regression."""
 
     top_k: int = 3
-    bm25_weight: float = 0.4
-    dense_weight: float = 0.6
-    hint_boost: float = 0.35
+    C: float = 0.1
     seed: int = 0
 
     def __post_init__(self) -> None:
         _check_range("match", "top_k", self.top_k, 1, 20)
-        for name in ("bm25_weight", "dense_weight", "hint_boost"):
-            _check_range("match", name, getattr(self, name), 0.0, 10.0)
+        _check_range("match", "C", self.C, 1e-6, 1e6)
 
 
 @dataclass(frozen=True)

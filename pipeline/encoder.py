@@ -27,7 +27,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -692,3 +692,33 @@ def _encode_windowed(
 def embed_long(texts: Sequence[str], *, prompt_name: PromptName, **kwargs: Any) -> np.ndarray:
     """:func:`embed` with ``window=True``: for draft sections that run past 512 tokens."""
     return embed(texts, prompt_name=prompt_name, window=True, **kwargs)
+
+
+def embedder_for(
+    name_or_path: str | Path | None = None,
+    *,
+    cache: bool | str | Path = True,
+    batch_size: int = 32,
+    show_progress: bool = False,
+) -> tuple[Callable[[Sequence[str], str], np.ndarray], str]:
+    """A ``(texts, prompt_name) -> vectors`` function for the stages, and the model's id.
+
+    The stages take this function instead of a model, so they never load weights themselves and
+    tests can hand them any encoder. Long texts are windowed as the engine does.
+    """
+    encoder = load_encoder(name_or_path)
+    store: EmbeddingCache | Literal[False]
+    store = False if cache is False else EmbeddingCache(None if cache is True else Path(cache))
+
+    def embedder(texts: Sequence[str], prompt_name: str) -> np.ndarray:
+        return embed(
+            texts,
+            prompt_name=prompt_name,  # type: ignore[arg-type]
+            encoder=encoder,
+            cache=store,
+            batch_size=batch_size,
+            show_progress=show_progress,
+            window=True,
+        )
+
+    return embedder, encoder_model_id(encoder)

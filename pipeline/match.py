@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from pipeline.drafts import resolve_location
 from pipeline.errors import NotFittedError
 from pipeline.schema import Draft
-from pipeline.text import content_words, normalized_forms, split_sentences
+from pipeline.text import content_words, split_sentences
 
 #: ``embedder(texts, prompt_name) -> (n, dim)`` L2-normalised rows; usually ``encoder.embed``.
 Embedder = Callable[[Sequence[str], str], np.ndarray]
@@ -37,6 +37,13 @@ PAIR_FEATURES: tuple[str, ...] = (
     "bm25_log",
     "overlap",
     "heading_overlap",
+    "dense_heading",
+    "dense_section_z",
+    "dense_sentence_z",
+    "dense_heading_z",
+    "bm25_z",
+    "dense_rank",
+    "bm25_rank",
     "hint_exact",
     "hint_ancestor",
     "hint_descendant",
@@ -54,6 +61,7 @@ class DraftIndex:
     draft: Draft
     section_ids: list[str]
     section_vectors: np.ndarray
+    heading_vectors: np.ndarray
     sentences: list[list[str]]
     sentence_vectors: list[np.ndarray]
     section_words: list[set[str]]
@@ -63,14 +71,25 @@ class DraftIndex:
     level: np.ndarray
 
 
-def _section_passage(heading: str, text: str) -> str:
-    return f"{heading}\n{text}".strip()
+def heading_paths(draft: Draft) -> list[str]:
+    """Each section's heading with its parents' (「費用負担 費用の考え方」): a heading alone is often
+    too short to say what the section is about."""
+    by_id = {s.section_id: s for s in draft.sections}
+    paths = []
+    for section in draft.sections:
+        chain, current = [], section
+        while current is not None:
+            chain.append(current.heading)
+            current = by_id.get(current.parent_id) if current.parent_id else None
+        paths.append(" ".join(h for h in reversed(chain) if h))
+    return paths
 
 
 def index_draft(draft: Draft, embedder: Embedder, *, match_mode: str = "A") -> DraftIndex:
-    """Embed and tokenise a draft's sections (heading + own body, and each sentence)."""
+    """Embed and tokenise a draft's sections (heading path + own body, and each sentence)."""
     sections = list(draft.sections)
-    passages = [_section_passage(s.heading, s.text) for s in sections]
+    paths = heading_paths(draft)
+    passages = [f"{path}\n{s.text}".strip() for path, s in zip(paths, sections, strict=True)]
     sentences = [
         [s.heading, *split_sentences(s.text)] if s.heading else split_sentences(s.text) or [""]
         for s in sections
@@ -79,25 +98,27 @@ def index_draft(draft: Draft, embedder: Embedder, *, match_mode: str = "A") -> D
         [x for x in group if x.strip()] or [passages[i] or " "] for i, group in enumerate(sentences)
     ]
     flat = [x for group in sentences for x in group]
-    vectors = embedder(passages + flat, "passage")
+    vectors = embedder(passages + [p or " " for p in paths] + flat, "passage")
     section_vectors = vectors[: len(passages)]
-    sentence_flat = vectors[len(passages) :]
+    heading_vectors = vectors[len(passages) : 2 * len(passages)]
+    sentence_flat = vectors[2 * len(passages) :]
     sentence_vectors: list[np.ndarray] = []
     start = 0
     for group in sentences:
         sentence_vectors.append(sentence_flat[start : start + len(group)])
         start += len(group)
-    corpus = [normalized_forms(p, mode=match_mode) or ["_"] for p in passages]
+    corpus = [content_words(p, mode=match_mode) or ["_"] for p in passages]
     bm25 = bm25s.BM25()
     bm25.index(corpus, show_progress=False)
     return DraftIndex(
         draft=draft,
         section_ids=[s.section_id for s in sections],
         section_vectors=section_vectors,
+        heading_vectors=heading_vectors,
         sentences=sentences,
         sentence_vectors=sentence_vectors,
         section_words=[set(content_words(p, mode="C")) for p in passages],
-        heading_words=[set(content_words(s.heading, mode="C")) for s in sections],
+        heading_words=[set(content_words(p, mode="C")) for p in paths],
         bm25=bm25,
         is_leaf=np.array([s.is_leaf for s in sections], dtype=float),
         level=np.array([s.level for s in sections], dtype=float),
@@ -137,7 +158,7 @@ def opinion_views(
     return [
         OpinionView(
             vectors[i],
-            normalized_forms(t, mode=match_mode),
+            content_words(t, mode=match_mode),
             set(content_words(t, mode="C")),
             loc or "",
         )
@@ -147,6 +168,9 @@ def opinion_views(
 
 def pair_features(view: OpinionView, index: DraftIndex) -> tuple[np.ndarray, list[str]]:
     """Features of every section of ``index`` for one opinion (rows follow ``section_ids``).
+
+    The first columns are :data:`PAIR_FEATURES`; the rest are the element-wise product of the
+    opinion's vector and the section's heading-path vector.
 
     Returns the matrix and the section ids the 該当箇所 hint resolved to.
     """
@@ -159,6 +183,7 @@ def pair_features(view: OpinionView, index: DraftIndex) -> tuple[np.ndarray, lis
     relations = np.array([_relation(sid, hint_ids) for sid in index.section_ids]).reshape(n, 4)
     words = view.words
     overlap = np.array([len(words & w) / (len(words) or 1) for w in index.section_words])
+    dense_heading = index.heading_vectors @ view.vector
     heading_overlap = np.array([len(words & w) / (len(w) or 1) for w in index.heading_words])
     features = np.column_stack(
         [
@@ -170,13 +195,34 @@ def pair_features(view: OpinionView, index: DraftIndex) -> tuple[np.ndarray, lis
             np.log1p(bm25),
             overlap,
             heading_overlap,
+            dense_heading,
+            _z(dense_section),
+            _z(dense_sentence),
+            _z(dense_heading),
+            _z(bm25),
+            _reciprocal_rank(dense_sentence),
+            _reciprocal_rank(bm25),
             relations,
             np.full(n, 1.0 if hint_ids else 0.0),
             index.is_leaf,
             index.level,
         ]
     )
-    return features.astype(np.float32), hint_ids
+    # What the opinion and each heading share, dimension by dimension: lets the ranker learn that
+    # e.g. opinions on training go to 運用 sections, whatever words either side uses.
+    interaction = index.heading_vectors * view.vector
+    return np.hstack([features, interaction]).astype(np.float32), hint_ids
+
+
+def _z(values: np.ndarray) -> np.ndarray:
+    """Standardise within one opinion's candidates: e5 cosines crowd into a narrow band."""
+    spread = values.std()
+    return (values - values.mean()) / spread if spread > 1e-9 else np.zeros_like(values)
+
+
+def _reciprocal_rank(values: np.ndarray) -> np.ndarray:
+    ranks = np.argsort(np.argsort(-values, kind="stable"), kind="stable")
+    return 1.0 / (1.0 + ranks)
 
 
 class SectionRanker(BaseEstimator):
@@ -185,7 +231,7 @@ class SectionRanker(BaseEstimator):
     Follows the sklearn contract: ``__init__`` stores arguments, learned state ends in ``_``.
     """
 
-    def __init__(self, C: float = 1.0, seed: int = 0) -> None:
+    def __init__(self, C: float = 0.1, seed: int = 0) -> None:
         self.C = C
         self.seed = seed
 
@@ -217,11 +263,19 @@ class SectionMatch:
 
 
 def best_sections(
-    view: OpinionView, index: DraftIndex, ranker: SectionRanker, *, top_k: int = 3
+    view: OpinionView,
+    index: DraftIndex,
+    ranker: SectionRanker,
+    *,
+    top_k: int = 3,
+    features: tuple[np.ndarray, list[str]] | None = None,
 ) -> SectionMatch:
-    """Rank a draft's sections for one opinion and pick the evidence sentence of the best."""
-    features, hint_ids = pair_features(view, index)
-    scores = ranker.score_pairs(features)
+    """Rank a draft's sections for one opinion and pick the evidence sentence of the best.
+
+    ``features`` are the opinion's :func:`pair_features` when already computed.
+    """
+    features_matrix, hint_ids = features if features is not None else pair_features(view, index)
+    scores = ranker.score_pairs(features_matrix)
     order = np.argsort(-scores, kind="stable")[:top_k]
     best = int(order[0])
     sentence_scores = index.sentence_vectors[best] @ view.vector
@@ -232,7 +286,7 @@ def best_sections(
         evidence=index.sentences[best][best_sentence],
         evidence_similarity=float(sentence_scores[best_sentence]),
         hint_ids=hint_ids,
-        best_features=features[best],
+        best_features=features_matrix[best],
     )
 
 

@@ -11,7 +11,6 @@ draft.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -69,6 +68,32 @@ class Workspace:
     drafts: dict[str, DraftIndex]
     resolved: dict[str, ResolvedIndex] = field(default_factory=dict)
     match_mode: str = "A"
+    #: Pair features and Sudachi forms per (draft, text, location): training refits the ranker on
+    #: several folds, and a resumed or repeated run sees the same opinions again.
+    _pairs: dict[tuple[str, str, str], tuple[np.ndarray, list[str]]] = field(default_factory=dict)
+    _forms: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+
+    #: Keep the two caches above; training turns it on, batch scoring leaves it off so memory
+    #: stays flat however many opinions an export holds.
+    memoize: bool = False
+
+    def pair_features(
+        self, view: OpinionView, draft_id: str, text: str
+    ) -> tuple[np.ndarray, list[str]]:
+        if not self.memoize:
+            return pair_features(view, self.drafts[draft_id])
+        key = (draft_id, text, view.location)
+        if key not in self._pairs:
+            self._pairs[key] = pair_features(view, self.drafts[draft_id])
+        return self._pairs[key]
+
+    def forms(self, text: str, mode: str) -> list[str]:
+        if not self.memoize:
+            return normalized_forms(text, mode=mode)
+        key = (mode, text)
+        if key not in self._forms:
+            self._forms[key] = normalized_forms(text, mode=mode)
+        return self._forms[key]
 
 
 def build_workspace(
@@ -77,6 +102,7 @@ def build_workspace(
     *,
     resolved: pd.DataFrame | None = None,
     match_mode: str = "A",
+    memoize: bool = False,
 ) -> Workspace:
     """Index every draft (and its resolved points, matched to drafts by ``draft_id``)."""
     indexes = {d.draft_id: index_draft(d, embedder, match_mode=match_mode) for d in drafts}
@@ -86,7 +112,7 @@ def build_workspace(
             resolved_indexes[str(draft_id)] = index_resolved(
                 list(rows["resolved_id"]), list(rows["text"]), embedder
             )
-    return Workspace(embedder, indexes, resolved_indexes, match_mode)
+    return Workspace(embedder, indexes, resolved_indexes, match_mode, memoize=memoize)
 
 
 def _check(frame: pd.DataFrame, workspace: Workspace) -> None:
@@ -167,6 +193,7 @@ class BatchFeatures:
     matches: list[SectionMatch]
     resolved: list[tuple[str, str, float, float]]
     vectors: np.ndarray
+    views: list[OpinionView]
 
 
 def batch_features(
@@ -195,7 +222,9 @@ def batch_features(
         strict=True,
     ):
         index = workspace.drafts[draft_id]
-        match = best_sections(view, index, ranker, top_k=top_k)
+        match = best_sections(
+            view, index, ranker, top_k=top_k, features=workspace.pair_features(view, draft_id, text)
+        )
         close = closest_resolved(view, workspace.resolved.get(draft_id))
         matches.append(match)
         resolved.append(close)
@@ -220,7 +249,7 @@ def batch_features(
     )
     category = pd.concat([pd.DataFrame(category_rows, index=frame.index), emb], axis=1)
     described = pd.concat([pd.DataFrame(described_rows, index=frame.index), emb, evd], axis=1)
-    return BatchFeatures(category, described, matches, resolved, vectors)
+    return BatchFeatures(category, described, matches, resolved, vectors, views)
 
 
 # --- the model bundle ---------------------------------------------------------------------------
@@ -237,6 +266,8 @@ class TriageModel:
     encoder_id: str
     version: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: Out-of-fold feature frames the judgement models were fit on (evaluation only; not saved).
+    training_features: tuple[pd.DataFrame, pd.DataFrame] | None = field(default=None, repr=False)
 
 
 def _pair_training_set(
@@ -246,13 +277,19 @@ def _pair_training_set(
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
     rows: list[np.ndarray] = []
-    for position, (view, draft_id, gold) in enumerate(
-        zip(views, frame["draft_id"].astype(str), frame["sections"], strict=True)
+    for position, (view, draft_id, gold, text) in enumerate(
+        zip(
+            views,
+            frame["draft_id"].astype(str),
+            frame["sections"],
+            frame["text"].astype(str),
+            strict=True,
+        )
     ):
         if not gold:
             continue
         index = workspace.drafts[draft_id]
-        features, _ = pair_features(view, index)
+        features, _ = workspace.pair_features(view, draft_id, str(text))
         xs.append(features)
         ys.append(np.array([1 if sid in gold else 0 for sid in index.section_ids]))
         rows.append(np.full(len(index.section_ids), position))
@@ -275,19 +312,21 @@ def fit_triage(
     frame = labelled.reset_index(drop=True)
     views, vectors = _views(frame, workspace)
     X, y, rows = _pair_training_set(frame, views, workspace)
-    ranker = SectionRanker(seed=config.match.seed).fit(X, y)
+    ranker = SectionRanker(C=config.match.C, seed=config.match.seed).fit(X, y)
 
     # Out-of-fold matches: the category and Judgement II models must learn from matches made by a
     # ranker that never saw the opinion's draft, as will happen on a new draft.
     groups = frame["draft_id"].astype(str).to_numpy()
-    oof_features: list[BatchFeatures | None] = [None] * len(frame)
     n_groups = len(set(groups))
     if n_groups >= 2:
+        category_parts, described_parts = [], []
         for train_idx, test_idx in GroupKFold(n_splits=min(5, n_groups)).split(
             frame, groups=groups
         ):
             mask = np.isin(rows, train_idx)
-            fold_ranker = SectionRanker(seed=config.match.seed).fit(X[mask], y[mask])
+            fold_ranker = SectionRanker(C=config.match.C, seed=config.match.seed).fit(
+                X[mask], y[mask]
+            )
             part = batch_features(
                 frame.iloc[test_idx],
                 workspace,
@@ -297,14 +336,10 @@ def fit_triage(
                 views=[views[i] for i in test_idx],
                 vectors=vectors[test_idx],
             )
-            for j, i in enumerate(test_idx):
-                oof_features[i] = dataclasses.replace(
-                    part, category=part.category.iloc[[j]], described=part.described.iloc[[j]]
-                )
-        category_X = pd.concat([f.category for f in oof_features if f is not None]).loc[frame.index]
-        described_X = pd.concat([f.described for f in oof_features if f is not None]).loc[
-            frame.index
-        ]
+            category_parts.append(part.category)
+            described_parts.append(part.described)
+        category_X = pd.concat(category_parts).loc[frame.index]
+        described_X = pd.concat(described_parts).loc[frame.index]
     else:
         full = batch_features(
             frame,
@@ -331,7 +366,9 @@ def fit_triage(
     described = DescribedModel(calibration_folds=c.calibration_folds, seed=c.seed).fit(
         described_X[shared], frame.loc[shared, "described"].tolist(), groups=groups[shared]
     )
-    return TriageModel(ranker, category, described, config, encoder_id)
+    model = TriageModel(ranker, category, described, config, encoder_id)
+    model.training_features = (category_X, described_X)
+    return model
 
 
 # --- predicting ---------------------------------------------------------------------------------
@@ -384,6 +421,14 @@ def predict_batch(model: TriageModel, frame: pd.DataFrame, workspace: Workspace)
     features = batch_features(
         frame, workspace, model.ranker, top_k=cfg.match.top_k, feature_mode=cfg.text.feature_mode
     )
+    return suggestions_from_features(model, frame, features)
+
+
+def suggestions_from_features(
+    model: TriageModel, frame: pd.DataFrame, features: BatchFeatures
+) -> pd.DataFrame:
+    """The suggestion rows for ``frame`` given its :func:`batch_features`."""
+    cfg = model.config
     proba = model.category.predict_proba(features.category)
     p_described = model.described.predict_proba(features.described)[:, 1]
     rows: list[dict[str, Any]] = []
