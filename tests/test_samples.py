@@ -1,0 +1,44 @@
+"""The labelled sample set keeps the rules (issue #4), and the checker catches what breaks them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.samples import check_samples
+
+from .conftest import SAMPLES
+
+
+def test_samples_pass_the_checker_with_the_required_mix() -> None:
+    problems, summary = check_samples(SAMPLES)
+    assert problems == []
+    assert summary["drafts"] >= 5 and summary["opinions"] >= 800
+    mix = summary["mix"]
+    assert all(mix[c] >= 60 for c in "abcdef")
+    total = summary["opinions"]
+    assert 0.28 <= mix["shared+yes"] / total <= 0.40
+    assert 0.18 <= mix["shared+no"] / total <= 0.30
+
+
+def test_checker_reports_broken_labels(tmp_path: Path) -> None:
+    copy = tmp_path / "samples"
+    shutil.copytree(SAMPLES, copy, ignore=shutil.ignore_patterns("raw", "agreement"))
+    lines = (copy / "labels.jsonl").read_text(encoding="utf-8").splitlines()
+    first, second, third = (json.loads(x) for x in lines[:3])
+    first["described"] = "yes" if first["category"] != "shared" else None
+    second["sections"] = ["99.(9)"]
+    third["verdict"] = "revision" if third["verdict"] == "no_revision" else "no_revision"
+    lines[:3] = [json.dumps(r, ensure_ascii=False) for r in (first, second, third)]
+    (copy / "labels.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    problems, _ = check_samples(copy)
+    text = "\n".join(problems)
+    assert f"({first['opinion_id']})" in text and "described" in text
+    assert "section '99.(9)' is not in draft" in text
+    assert f"({third['opinion_id']}): verdict" in text
+    result = CliRunner().invoke(app, ["samples", "check", str(copy)])
+    assert result.exit_code == 1 and "problem(s)" in result.output

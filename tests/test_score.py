@@ -1,0 +1,146 @@
+"""Batch scoring: bad rows reported and skipped, interrupted runs resume, outputs open cleanly."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from pipeline.schema import HEADERS_JA
+from pipeline.score import score_export
+
+from .conftest import SAMPLES, TEST_DRAFT
+
+pytestmark = pytest.mark.slow
+
+HEADER = "番号,都道府県,団体名,団体コード,経路,対象推進方針案,該当箇所,意見,理由"
+
+
+def write_export(path: Path, unseen: pd.DataFrame, n: int = 12) -> Path:
+    """A cp932 export of ``n`` real sample opinions plus three broken rows."""
+    lines = [HEADER]
+    for row in unseen.head(n).itertuples():
+        lines.append(
+            f"{row.opinion_id},{row.prefecture},{row.municipality},{row.municipality_code},ⅳ,"
+            f'{row.draft_id},{row.location},"{row.text}",'
+        )
+    data = "\n".join(lines).encode("cp932") + b"\n"
+    data += "X-1,北海道,札幌市,011002,ⅳ,furusato-nozei,,,\n".encode("cp932")  # empty opinion
+    data += "X-2,北海道,札幌市,011002,ⅳ,no-such-draft,,=SUM(A1)の件,\n".encode(
+        "cp932"
+    )  # unknown draft
+    data += b"X-3,\x82\xa0\x81\x7f,,,,furusato-nozei,,\x85\x40\n"  # undecodable bytes
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture()
+def export(tmp_path: Path, unseen_opinions) -> Path:
+    return write_export(tmp_path / "export.csv", unseen_opinions)
+
+
+DRAFT = SAMPLES / "drafts" / f"{TEST_DRAFT}.md"
+
+
+def test_bad_rows_are_reported_and_the_rest_scored(
+    export: Path, trained_model, embedder, tmp_path: Path
+) -> None:
+    result = score_export(
+        export, [DRAFT], tmp_path / "out.csv", trained_model, embedder, progress=False
+    )
+    assert result.scored == 12
+    reasons = {e.row: e.field for e in result.errors}
+    assert reasons == {14: "text", 15: "draft_id", 16: "*"}
+    assert result.encoding == "cp932 (Shift_JIS)"
+
+
+def test_interrupted_run_resumes_without_rescoring(
+    export: Path, trained_model, embedder, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.parquet"
+
+    def stop_after_first(number: int) -> None:
+        if number == 0:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        score_export(
+            export,
+            [DRAFT],
+            out,
+            trained_model,
+            embedder,
+            chunk_size=5,
+            progress=False,
+            on_chunk=stop_after_first,
+        )
+    assert not out.exists() and (tmp_path / "out.parquet.parts" / "part-00000.parquet").exists()
+    scored_again: list[int] = []
+    resumed = score_export(
+        export,
+        [DRAFT],
+        out,
+        trained_model,
+        embedder,
+        chunk_size=5,
+        progress=False,
+        on_chunk=scored_again.append,
+    )
+    assert resumed.reused_chunks == 1 and scored_again == [1, 2]
+    fresh = score_export(
+        export,
+        [DRAFT],
+        tmp_path / "fresh.parquet",
+        trained_model,
+        embedder,
+        chunk_size=5,
+        progress=False,
+    )
+    assert fresh.reused_chunks == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(tmp_path / "fresh.parquet"))
+    assert not (tmp_path / "out.parquet.parts").exists()
+
+
+def test_parts_of_another_job_are_discarded(
+    export: Path, trained_model, embedder, tmp_path: Path
+) -> None:
+    parts = tmp_path / "out.csv.parts"
+    parts.mkdir()
+    (parts / "fingerprint.txt").write_text("another job")
+    shutil.copyfile(export, parts / "part-00000.parquet")  # garbage that must not be read
+    result = score_export(
+        export, [DRAFT], tmp_path / "out.csv", trained_model, embedder, progress=False
+    )
+    assert result.reused_chunks == 0 and result.scored == 12
+
+
+def test_outputs_open_cleanly(unseen_opinions, trained_model, embedder, tmp_path: Path) -> None:
+    opinions = unseen_opinions.copy()
+    opinions.loc[0, "text"] = "=HYPERLINK(1)も対象にしてほしい"
+    export = write_export(tmp_path / "export.csv", opinions)
+    csv_out = score_export(
+        export, [DRAFT], tmp_path / "s.csv", trained_model, embedder, progress=False
+    ).out
+    assert csv_out.read_bytes().startswith(b"\xef\xbb\xbf")
+    frame = pd.read_csv(csv_out, encoding="utf-8-sig", dtype=str)
+    assert frame.loc[0, "text"] == "'=HYPERLINK(1)も対象にしてほしい"
+    xlsx_out = score_export(
+        export, [DRAFT], tmp_path / "s.xlsx", trained_model, embedder, progress=False
+    ).out
+    sheet = load_workbook(xlsx_out).active
+    headers = [c.value for c in sheet[1]]
+    assert headers[:3] == [HEADERS_JA["opinion_id"], HEADERS_JA["draft_id"], HEADERS_JA["category"]]
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref
+    assert (
+        sheet.cell(row=2, column=headers.index(HEADERS_JA["text"]) + 1).value
+        == "'=HYPERLINK(1)も対象にしてほしい"
+    )
+    parquet_out = score_export(
+        export, [DRAFT], tmp_path / "s.parquet", trained_model, embedder, progress=False
+    ).out
+    assert (
+        pd.read_parquet(parquet_out).loc[0, "text"] == "=HYPERLINK(1)も対象にしてほしい"
+    )  # programs get raw values

@@ -1,0 +1,108 @@
+"""Suggestions end to end on real data: a draft the models never saw, the §4 contract, round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.bundle import load_model, save_model
+from pipeline.errors import InputSchemaError
+from pipeline.flowchart import suggested_verdict
+from pipeline.schema import CATEGORIES, SUGGESTION_COLUMNS
+from pipeline.suggest import assign_groups, predict_batch
+
+from .conftest import TEST_DRAFT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def predictions(trained_model, unseen_opinions, workspace) -> pd.DataFrame:
+    return predict_batch(trained_model, unseen_opinions, workspace)
+
+
+def test_rows_follow_the_contract(predictions: pd.DataFrame, workspace) -> None:
+    assert list(predictions.columns[: len(SUGGESTION_COLUMNS)]) == list(SUGGESTION_COLUMNS)
+    proba = predictions[[f"p_{c}" for c in CATEGORIES]].to_numpy()
+    assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-4)
+    assert set(predictions["category"]) <= set(CATEGORIES)
+    assert (predictions["category"] == np.array(CATEGORIES)[proba.argmax(axis=1)]).all()
+    existing = set(workspace.drafts[TEST_DRAFT].section_ids)
+    for sections, scores in zip(
+        predictions["sections"], predictions["section_scores"], strict=True
+    ):
+        ids = sections.split(";")
+        assert len(ids) == 3 and set(ids) <= existing
+        values = [float(s) for s in scores.split(";")]
+        assert values == sorted(values, reverse=True)
+    for row in predictions.itertuples():
+        assert row.verdict == suggested_verdict(row.category, row.p_described)
+        assert (row.resolved_id != "") <= (row.category == "f")
+    assert set(predictions["review_priority"]) <= {"high", "medium", "low"}
+    assert (predictions["model_version"] == "opinion-triage@test").all()
+
+
+def test_unseen_draft_is_judged_better_than_chance(
+    predictions: pd.DataFrame, unseen_opinions
+) -> None:
+    """Two training drafts only: far from the full model, but clearly learned (chance is 1/7)."""
+    gold = unseen_opinions.set_index("opinion_id")
+    joined = predictions.set_index("opinion_id").join(
+        gold[["category", "sections"]].add_suffix("_gold")
+    )
+    accuracy = float((joined["category"] == joined["category_gold"]).mean())
+    with_sections = joined[joined["sections_gold"].map(len) > 0]
+    top3 = np.mean(
+        [
+            any(s in g for s in p.split(";"))
+            for p, g in zip(with_sections["sections"], with_sections["sections_gold"], strict=True)
+        ]
+    )
+    assert accuracy > 0.5
+    assert top3 > 0.7
+
+
+def test_save_and_reload_give_identical_rows(
+    trained_model,
+    unseen_opinions,
+    workspace,
+    predictions: pd.DataFrame,
+    tmp_path: Path,
+) -> None:
+    save_model(trained_model, tmp_path / "model")
+    reloaded = load_model(tmp_path / "model")
+    again = predict_batch(reloaded, unseen_opinions, workspace)
+    pd.testing.assert_frame_equal(again, predictions)
+
+
+def test_evidence_comes_from_the_best_section(predictions: pd.DataFrame, workspace) -> None:
+    draft = workspace.drafts[TEST_DRAFT].draft
+    for row in predictions.head(20).itertuples():
+        best = draft.get(row.sections.split(";")[0])
+        assert row.evidence in f"{best.heading}\n{best.text}"
+
+
+def test_unknown_draft_is_an_input_error(trained_model, unseen_opinions, workspace) -> None:
+    frame = unseen_opinions.head(2).assign(draft_id="no-such-draft")
+    with pytest.raises(InputSchemaError, match="Pass them with --draft"):
+        predict_batch(trained_model, frame, workspace)
+
+
+def test_near_duplicates_share_a_group_and_count_municipalities() -> None:
+    frame = pd.DataFrame(
+        {
+            "opinion_id": ["1", "2", "3", "4"],
+            "draft_id": ["d"] * 4,
+            "municipality": ["札幌市", "函館市", "札幌市", "横浜市"],
+        }
+    )
+    vectors = np.array(
+        [[1, 0, 0], [0.99, 0.141, 0], [0.995, 0.0999, 0], [0, 0, 1]], dtype=np.float32
+    )
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    grouped = assign_groups(frame, vectors, threshold=0.98)
+    assert list(grouped["group_id"]) == ["1", "1", "1", "4"]
+    assert list(grouped["group_size"]) == [2, 2, 2, 1]  # 札幌市 twice counts once
