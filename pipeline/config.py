@@ -74,12 +74,14 @@ class MatchConfig:
     """Section ranking: BM25, dense and 該当箇所 scores fused by a learned logistic regression."""
 
     top_k: int = 3
-    C: float = 0.1
+    C: float = 0.3
+    interaction_weight: float = 0.3
     seed: int = 0
 
     def __post_init__(self) -> None:
         _check_range("match", "top_k", self.top_k, 1, 20)
         _check_range("match", "C", self.C, 1e-6, 1e6)
+        _check_range("match", "interaction_weight", self.interaction_weight, 0.0, 10.0)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ import bm25s
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
@@ -228,26 +227,34 @@ def _reciprocal_rank(values: np.ndarray) -> np.ndarray:
 class SectionRanker(BaseEstimator):
     """Scores (opinion, section) pairs: P(section is one the opinion concerns).
 
-    Follows the sklearn contract: ``__init__`` stores arguments, learned state ends in ``_``.
+    Logistic regression on standardised features; the 384 interaction columns are shrunk by
+    ``interaction_weight`` so that together they refine, rather than outvote, the named scores
+    (BM25, cosine, 該当箇所). Follows the sklearn contract: ``__init__`` stores arguments, learned
+    state ends in ``_``.
     """
 
-    def __init__(self, C: float = 0.1, seed: int = 0) -> None:
+    def __init__(self, C: float = 0.3, interaction_weight: float = 0.3, seed: int = 0) -> None:
         self.C = C
+        self.interaction_weight = interaction_weight
         self.seed = seed
 
+    def _design(self, X: np.ndarray) -> np.ndarray:
+        Z = self.scaler_.transform(X)
+        Z[:, len(PAIR_FEATURES) :] *= self.interaction_weight
+        return Z
+
     def fit(self, X: np.ndarray, y: np.ndarray) -> SectionRanker:
-        self.model_ = make_pipeline(
-            StandardScaler(), LogisticRegression(C=self.C, max_iter=2000, random_state=self.seed)
-        )
-        self.model_.fit(X, y)
+        self.scaler_ = StandardScaler().fit(X)
+        self.head_ = LogisticRegression(C=self.C, max_iter=3000, random_state=self.seed)
+        self.head_.fit(self._design(X), y)
         return self
 
     def score_pairs(self, X: np.ndarray) -> np.ndarray:
         try:
-            check_is_fitted(self, "model_")
+            check_is_fitted(self, "head_")
         except Exception as exc:
             raise NotFittedError("This SectionRanker is not fitted yet: call fit first.") from exc
-        return self.model_.predict_proba(X)[:, 1]
+        return self.head_.predict_proba(self._design(X))[:, 1]
 
 
 @dataclass(frozen=True)

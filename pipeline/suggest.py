@@ -312,7 +312,9 @@ def fit_triage(
     frame = labelled.reset_index(drop=True)
     views, vectors = _views(frame, workspace)
     X, y, rows = _pair_training_set(frame, views, workspace)
-    ranker = SectionRanker(C=config.match.C, seed=config.match.seed).fit(X, y)
+    ranker = SectionRanker(
+        C=config.match.C, interaction_weight=config.match.interaction_weight, seed=config.match.seed
+    ).fit(X, y)
 
     # Out-of-fold matches: the category and Judgement II models must learn from matches made by a
     # ranker that never saw the opinion's draft, as will happen on a new draft.
@@ -324,9 +326,11 @@ def fit_triage(
             frame, groups=groups
         ):
             mask = np.isin(rows, train_idx)
-            fold_ranker = SectionRanker(C=config.match.C, seed=config.match.seed).fit(
-                X[mask], y[mask]
-            )
+            fold_ranker = SectionRanker(
+                C=config.match.C,
+                interaction_weight=config.match.interaction_weight,
+                seed=config.match.seed,
+            ).fit(X[mask], y[mask])
             part = batch_features(
                 frame.iloc[test_idx],
                 workspace,

@@ -1,0 +1,171 @@
+"""End-to-end scoring throughput and peak memory for 1k and 10k opinions, next to the raw encoder.
+
+Run by hand (not a test), with nothing else busy on the machine::
+
+    python benchmarks/bench_score.py [--sizes 1000 10000] [--threads 2]
+
+The export repeats the sample opinions (both sample exports) with a running number appended to
+each text, so no two texts are equal and neither the embedding cache nor de-duplication can
+flatter the first pass. Each measurement runs in its own subprocess, so peak RSS is its own:
+
+- ``raw encoder``: sentence-transformers ``encode(prompt_name="query")`` on the first 1,000 texts;
+- ``score N (cold)``: ``score_export`` with an empty embedding cache (everything computed);
+- ``score N (cached)``: the same export again into a new output with the cache from the cold run
+  (what a re-score of the same export costs).
+
+Needs a trained model in models/triage (``make demo`` or ``triage train``). Prints a Markdown
+table and writes ``benchmarks/results/bench_score.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "bench_score.json"
+
+
+def make_export(n: int, path: Path) -> tuple[Path, list[Path], Path]:
+    from pipeline.samples import draft_files, load_samples
+
+    sample = load_samples(ROOT / "data" / "samples")
+    rows = sample.opinions[
+        [
+            "opinion_id",
+            "prefecture",
+            "municipality",
+            "municipality_code",
+            "draft_id",
+            "location",
+            "text",
+            "reason",
+        ]
+    ]
+    repeated = [rows.iloc[i % len(rows)] for i in range(n)]
+    import pandas as pd
+
+    frame = pd.DataFrame(repeated).reset_index(drop=True)
+    frame["opinion_id"] = [f"B-{i:06d}" for i in range(n)]
+    frame["text"] = [f"{t}（{i}）" for i, t in enumerate(frame["text"])]
+    frame = frame.rename(
+        columns={
+            "opinion_id": "番号",
+            "prefecture": "都道府県",
+            "municipality": "団体名",
+            "municipality_code": "団体コード",
+            "draft_id": "対象推進方針案",
+            "location": "該当箇所",
+            "text": "意見",
+            "reason": "理由",
+        }
+    )
+    frame.to_csv(path, index=False, encoding="utf-8")
+    return (
+        path,
+        draft_files(ROOT / "data" / "samples"),
+        ROOT / "data" / "samples" / "resolved_points.csv",
+    )
+
+
+def child(kind: str, n: int, workdir: str) -> None:
+    """Runs in a subprocess: one measurement, printed as JSON."""
+    from pipeline.bundle import load_model
+    from pipeline.encoder import embedder_for, load_encoder
+    from pipeline.score import score_export
+
+    work = Path(workdir)
+    export, drafts, resolved = make_export(n, work / f"export_{n}.csv")
+    if kind == "raw":
+        import pandas as pd
+
+        texts = list(pd.read_csv(export, dtype=str)["意見"])[:n]
+        model = load_encoder()
+        model.encode(texts[:32], prompt_name="query", batch_size=32)  # warm-up
+        start = time.perf_counter()
+        model.encode(texts, prompt_name="query", batch_size=32)
+        seconds = time.perf_counter() - start
+    else:
+        model = load_model(ROOT / "models" / "triage")
+        embedder, _ = embedder_for(None, cache=work / f"cache_{n}.sqlite")
+        out = work / f"out_{n}_{kind}.csv"
+        start = time.perf_counter()
+        result = score_export(
+            export, drafts, out, model, embedder, resolved_path=resolved, progress=False
+        )
+        seconds = time.perf_counter() - start
+        assert result.scored == n, (result.scored, result.errors[:3])
+    rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
+    print(
+        json.dumps(
+            {
+                "kind": kind,
+                "n": n,
+                "seconds": seconds,
+                "per_second": n / seconds,
+                "peak_rss_gb": rss_gb,
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--child", nargs=3, metavar=("KIND", "N", "WORKDIR"))
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], int(args.child[1]), args.child[2])
+        return
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"}
+    results = []
+    with tempfile.TemporaryDirectory() as workdir:
+        plan = [("raw", 1000)] + [(kind, n) for n in args.sizes for kind in ("cold", "cached")]
+        for kind, n in plan:
+            output = subprocess.run(
+                [sys.executable, __file__, "--child", kind, str(n), workdir],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            record = json.loads(output.stdout.strip().splitlines()[-1])
+            results.append(record)
+            print(
+                f"{kind:>6} n={n:>6}: {record['per_second']:8.1f} opinions/s, peak RSS {record['peak_rss_gb']:.2f} GB",
+                flush=True,
+            )
+    raw = results[0]["per_second"]
+    print(
+        "\n| run | opinions | opinions/s | × raw encoder | peak RSS (GB) |\n|---|---|---|---|---|"
+    )
+    for r in results:
+        print(
+            f"| {r['kind']} | {r['n']} | {r['per_second']:.1f} | {r['per_second'] / raw:.2f} | {r['peak_rss_gb']:.2f} |"
+        )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "machine": platform.platform(),
+                "cpus": os.cpu_count(),
+                "threads": args.threads,
+                "results": results,
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
+
+
+if __name__ == "__main__":
+    main()
