@@ -25,15 +25,15 @@ from pipeline.tables import RawTable, header_key, locate_header, normalize_text,
 
 #: Header variants per canonical field (DATA_FORMATS.md §1), compared after :func:`header_key`.
 HEADER_VARIANTS: dict[str, tuple[str, ...]] = {
-    "opinion_id": ("番号", "No", "No.", "NO.", "通番", "意見番号", "整理番号"),
-    "prefecture": ("都道府県", "都道府県名"),
-    "municipality": ("団体名", "自治体名", "地方公共団体名", "市区町村名"),
-    "municipality_code": ("団体コード", "地方公共団体コード", "自治体コード"),
-    "channel": ("経路", "意見の種別", "種別"),
-    "draft_id": ("対象推進方針案", "対象", "推進方針案", "対象方針案"),
-    "location": ("該当箇所", "該当ページ", "該当部分", "該当箇所(ページ・項目)"),
-    "text": ("意見", "意見内容", "御意見", "ご意見", "意見等"),
-    "reason": ("理由", "意見の理由", "理由・背景"),
+    "opinion_id": ("番号", "No", "No.", "NO.", "№", "通番", "意見番号", "整理番号", "意見No."),
+    "prefecture": ("都道府県", "都道府県名", "都道府県名称"),
+    "municipality": ("団体名", "自治体名", "地方公共団体名", "市区町村名", "団体名称", "提出団体"),
+    "municipality_code": ("団体コード", "地方公共団体コード", "自治体コード", "団体コード(6桁)"),
+    "channel": ("経路", "意見の種別", "種別", "意見の区分"),
+    "draft_id": ("対象推進方針案", "対象", "推進方針案", "対象方針案", "共通化推進方針案"),
+    "location": ("該当箇所", "該当ページ", "該当部分", "該当箇所(ページ・項目)", "該当項目"),
+    "text": ("意見", "意見内容", "御意見", "ご意見", "意見等", "意見の内容", "意見等の内容", "御意見の内容"),
+    "reason": ("理由", "意見の理由", "理由・背景", "理由等", "意見理由"),
 }
 HEADER_ALIASES: dict[str, str] = {
     header_key(variant): canonical
