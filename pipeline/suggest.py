@@ -493,15 +493,35 @@ def _text(value: object) -> str:
 def assign_groups(
     suggestions: pd.DataFrame, vectors: np.ndarray, *, threshold: float
 ) -> pd.DataFrame:
-    """Give near-duplicate opinions (same draft, cosine ≥ ``threshold``) one ``group_id``.
+    """Give near-duplicate opinions one ``group_id``: the same point from several municipalities.
 
-    Groups are connected components of the radius-neighbour graph, computed per draft in chunks
-    (memory grows with the number of close pairs, not with n²). ``group_id`` is the first opinion
-    id of the group; ``group_size`` counts distinct municipalities (or opinions without one).
+    Two opinions are linked when they share draft, suggested category and best section and their
+    cosine is at least ``threshold``; groups are the connected components. (Cosine alone chains
+    whole topics together: e5 puts most opinions on one draft above 0.9.) On the samples this
+    gives groups of 2–5 whose members mostly share their gold labels. Memory grows with the
+    number of close pairs, not with n². ``group_id`` is the group's first opinion id;
+    ``group_size`` counts distinct municipalities (or opinions without one).
     """
-    group_id = suggestions["opinion_id"].astype(str).to_numpy().copy()
+    ids = suggestions["opinion_id"].astype(str).to_numpy()
+    municipalities = (
+        suggestions["municipality"].astype(str).to_numpy()
+        if "municipality" in suggestions
+        else np.array([""] * len(suggestions))
+    )
+    group_id = ids.copy()
     group_size = np.ones(len(suggestions), dtype=int)
-    for _, positions in suggestions.groupby("draft_id", sort=False).indices.items():
+    keys = pd.DataFrame(
+        {
+            "draft_id": suggestions["draft_id"].astype(str).to_numpy(),
+            "category": suggestions["category"].astype(str).to_numpy()
+            if "category" in suggestions
+            else "",
+            "section": suggestions["sections"].astype(str).str.split(";").str[0].to_numpy()
+            if "sections" in suggestions
+            else "",
+        }
+    )
+    for positions in keys.groupby(["draft_id", "category", "section"], sort=False).indices.values():
         if len(positions) < 2:
             continue
         nn = NearestNeighbors(radius=1.0 - threshold, metric="cosine", algorithm="brute").fit(
@@ -511,9 +531,10 @@ def assign_groups(
         _, labels = connected_components(graph, directed=False)
         for label in np.unique(labels):
             members = positions[labels == label]
-            ids = suggestions["opinion_id"].astype(str).to_numpy()[members]
-            munis = suggestions["municipality"].astype(str).to_numpy()[members]
-            distinct = len({m if m else f"_{i}" for m, i in zip(munis, ids, strict=True)})
-            group_id[members] = ids[0]
-            group_size[members] = distinct
+            distinct = {
+                m if m else f"_{i}"
+                for m, i in zip(municipalities[members], ids[members], strict=True)
+            }
+            group_id[members] = ids[members[0]]
+            group_size[members] = len(distinct)
     return suggestions.assign(group_id=group_id, group_size=group_size)
