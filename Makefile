@@ -19,8 +19,8 @@ demo: setup
 	$(BIN)/triage demo
 
 lint: setup
-	$(BIN)/ruff check pipeline tests benchmarks
-	$(BIN)/ruff format --check pipeline tests benchmarks
+	$(BIN)/ruff check pipeline tests benchmarks scripts
+	$(BIN)/ruff format --check pipeline tests benchmarks scripts
 	$(BIN)/lint-imports
 
 test: lint
