@@ -230,7 +230,7 @@ def score(
         click.echo(f"skipped: {error}", err=True)
     click.echo(
         f"scored {result.scored} opinions ({result.encoding}); skipped {len({e.row for e in result.errors})} rows; "
-        f"reused {result.reused_chunks} finished chunks; model {triage_model.version} → {result.out}"
+        f"reused {result.reused_rows} rows already scored; model {triage_model.version} → {result.out}"
     )
 
 
@@ -285,26 +285,103 @@ def evaluate(
 
 @app.command("train")
 def train_command(
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db", help="Review store (URL or SQLite path) whose confirmed reviews join the data."
+        ),
+    ] = None,
     no_evaluate: Annotated[
         bool, typer.Option("--no-evaluate", help="Skip the leave-one-draft-out evaluation.")
     ] = False,
+    evaluation: Annotated[
+        Path | None,
+        typer.Option(
+            "--evaluation",
+            help="Reuse the evaluation `triage evaluate` wrote to this folder (DVC pipeline).",
+        ),
+    ] = None,
     model_dir: Annotated[Path | None, typer.Option("--model-dir", help="Where to save.")] = None,
+    no_register: Annotated[
+        bool, typer.Option("--no-register", help="Log the run and model without registering.")
+    ] = False,
 ) -> None:
-    """Train the suggestion models on data/samples (params.yaml) and save them to models/triage.
+    """Train on data/samples (+ confirmed reviews with --db), log one MLflow run, register it.
+
+    The run holds the resolved config (params.yaml), the leave-one-draft-out metrics, the
+    confusion matrix, reliability curve, reports, a fingerprint of the training data and the model
+    (an MLflow pyfunc registered as train.registered_model, e.g. opinion-triage/3, the version every
+    suggestion then names). Promote it with `triage promote`.
 
     \b
     Example:
         triage train
+        triage train --db triage.sqlite
+        MLFLOW_TRACKING_URI=http://mlflow.example:5000 triage train --no-evaluate
     """
-    from pipeline.train import train
+    from pipeline.train import train_tracked
 
     try:
-        result = train(model_dir=model_dir, evaluate=not no_evaluate)
+        result = train_tracked(
+            db=db,
+            model_dir=model_dir,
+            evaluate=not no_evaluate,
+            evaluation_dir=evaluation,
+            register=not no_register,
+        )
     except PipelineError as exc:
         raise _fail(exc) from exc
-    if result.evaluation is not None:
-        click.echo(json.dumps(result.evaluation.metrics, indent=1))
+    if result.metrics is not None:
+        click.echo(json.dumps(result.metrics, indent=1))
+    click.echo(f"data fingerprint {result.fingerprint}")
+    click.echo(f"MLflow run {result.run.run_id} ({result.run.tracking_uri})")
     click.echo(f"model {result.model.version} saved to {result.model_dir}")
+
+
+@app.command("promote")
+def promote_command(
+    version: Annotated[
+        str | None, typer.Argument(help="Registry version number (default: the newest).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote even if worse; recorded as a tag.")
+    ] = False,
+) -> None:
+    """Make a registered version the champion if it is at least as good as the current one.
+
+    Compares category_macro_f1, verdict_accuracy, section_top1 and judgement2_accuracy: none may be
+    lower than the champion's by more than 0.005, and their mean may not be lower. Otherwise the
+    command refuses (exit 1) and names each metric that got worse; --force promotes anyway and
+    records promotion.forced=true on the version and its run.
+
+    \b
+    Example:
+        triage promote          # the newest version
+        triage promote 3 --force
+        triage score --model models:/opinion-triage@champion ...
+    """
+    import getpass
+
+    from pipeline.train import promote
+
+    try:
+        actor = getpass.getuser()
+    except (KeyError, OSError):  # no login name in some containers: the tag is then left out
+        actor = ""
+    try:
+        result = promote(version, force=force, actor=actor)
+    except PipelineError as exc:
+        raise _fail(exc) from exc
+    if result.comparison.rows:
+        click.echo(result.comparison.table())
+    label = f"{result.name}/{result.version}"
+    if result.previous == result.version:
+        click.echo(f"{label} is already the champion.")
+        return
+    if result.forced:
+        click.echo(f"forced: {'; '.join(result.comparison.reasons)}", err=True)
+    previous = f" (was {result.name}/{result.previous})" if result.previous else ""
+    click.echo(f"{label} is now @champion{previous}.")
 
 
 @app.command()

@@ -1,27 +1,33 @@
-"""Batch scoring of a consultation export (``triage score``): chunked, resumable, reported.
+"""Batch scoring of a consultation export (``triage score``): chunked, resumable, cached.
 
-Opinions are scored in chunks; each finished chunk is written to ``OUT.parts/`` at once, so an
-interrupted run (Ctrl-C, a closed laptop) resumes where it stopped when the same command is run
-again. A fingerprint of the model, drafts, resolved points, input file and settings guards the
-parts: change any of them and the old parts are discarded rather than mixed in.
+Every suggestion row is stored as soon as its chunk is scored, in a small SQLite cache keyed by
+the *job* (model version, encoder, drafts, resolved points, settings) and the *opinion* (all its
+fields). So an interrupted run (Ctrl-C, a closed laptop) continues where it stopped when the same
+command is run again, and re-scoring an export — or another export that repeats opinions — costs
+only a lookup. Change the model, a draft or the resolved points and the job key changes: old rows
+are never mixed in.
 """
 
 from __future__ import annotations
 
 import hashlib
-import shutil
-from collections.abc import Callable, Sequence
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from pipeline.config import PROJECT_ROOT
 from pipeline.drafts import read_draft, read_resolved
 from pipeline.ingest import read_opinions
 from pipeline.schema import (
     HEADERS_JA,
+    OPINION_COLUMNS,
     SUGGESTION_COLUMNS,
     SUGGESTION_EXTRA_COLUMNS,
     Draft,
@@ -30,18 +36,55 @@ from pipeline.schema import (
 from pipeline.suggest import TriageModel, Workspace, assign_groups, build_workspace, predict_batch
 from pipeline.tables import write_table
 
-PARTS_SUFFIX = ".parts"
-FINGERPRINT_FILE = "fingerprint.txt"
+DEFAULT_CACHE = PROJECT_ROOT / ".cache" / "suggestions.sqlite"
+COLUMNS = list(SUGGESTION_COLUMNS + SUGGESTION_EXTRA_COLUMNS)
+
+
+class SuggestionCache:
+    """Suggestion rows in SQLite (WAL; several processes may share it), keyed by job and opinion."""
+
+    _CHUNK = 500
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else DEFAULT_CACHE
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, timeout=60.0)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS suggestions (job TEXT, opinion TEXT, row TEXT, PRIMARY KEY (job, opinion))"
+        )
+        self._conn.commit()
+
+    def get_many(self, job: str, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), self._CHUNK):
+            part = unique[start : start + self._CHUNK]
+            marks = ",".join("?" * len(part))
+            query = f"SELECT opinion, row FROM suggestions WHERE job = ? AND opinion IN ({marks})"
+            for opinion, row in self._conn.execute(query, [job, *part]):
+                found[opinion] = json.loads(row)
+        return found
+
+    def put_many(self, job: str, rows: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        with self._conn:  # one short transaction per chunk
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO suggestions VALUES (?, ?, ?)",
+                [(job, key, json.dumps(row, ensure_ascii=False)) for key, row in rows],
+            )
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 @dataclass
 class ScoreResult:
-    """What a scoring run did: rows written, rows rejected and why, chunks reused."""
+    """What a scoring run did: rows written, rows rejected and why, rows taken from the cache."""
 
     out: Path
     scored: int
     errors: list[RowError] = field(default_factory=list)
-    reused_chunks: int = 0
+    reused_rows: int = 0
     encoding: str = ""
 
 
@@ -53,28 +96,23 @@ def _file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fingerprint(model: TriageModel, inputs: Sequence[Path], chunk_size: int) -> str:
-    """Identity of a scoring job: the same value means finished parts can be reused."""
-    digest = hashlib.sha256()
-    for item in (
-        model.version,
-        model.encoder_id,
-        str(chunk_size),
-        *(_file_hash(p) for p in inputs),
-    ):
-        digest.update(item.encode())
-        digest.update(b"\0")
-    return digest.hexdigest()
+def job_key(model: TriageModel, inputs: Sequence[Path]) -> str:
+    """Identity of what produces the rows: model, encoder, settings, drafts and resolved points."""
+    parts = [model.version, model.encoder_id, json.dumps(model.config.to_dict(), sort_keys=True)]
+    parts += [_file_hash(p) for p in inputs]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-def _parts_dir(out: Path, key: str) -> Path:
-    parts = out.with_name(out.name + PARTS_SUFFIX)
-    marker = parts / FINGERPRINT_FILE
-    if parts.exists() and (not marker.exists() or marker.read_text() != key):
-        shutil.rmtree(parts)  # a different job's parts: never mix them in
-    parts.mkdir(parents=True, exist_ok=True)
-    marker.write_text(key)
-    return parts
+def opinion_key(record: dict[str, Any]) -> str:
+    values = {c: ("" if pd.isna(record.get(c)) else str(record.get(c))) for c in OPINION_COLUMNS}
+    return hashlib.sha256(
+        json.dumps(values, sort_keys=True, ensure_ascii=False).encode()
+    ).hexdigest()
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    """JSON-safe values (numpy scalars become Python numbers)."""
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
 
 
 def score_export(
@@ -86,6 +124,7 @@ def score_export(
     *,
     resolved_path: str | Path | None = None,
     chunk_size: int | None = None,
+    cache: str | Path | bool = True,
     progress: bool = True,
     on_chunk: Callable[[int], None] | None = None,
 ) -> ScoreResult:
@@ -99,7 +138,9 @@ def score_export(
         embedder: ``(texts, prompt_name) -> vectors`` (see ``pipeline.encoder.embedder_for``).
         resolved_path: optional resolved-points list; fills ``resolved_id`` for (f).
         chunk_size: opinions per chunk (default from the model's config).
-        on_chunk: called with the chunk number after each chunk is saved (tests interrupt here).
+        cache: the suggestion cache file (True: ``.cache/suggestions.sqlite``; False: none, and
+            then an interrupted run starts over).
+        on_chunk: called with the chunk number after each chunk is stored (tests interrupt here).
 
     Bad rows (empty text, unknown draft, undecodable bytes, bad 団体コード …) are returned in
     ``errors`` and skipped; the others are scored.
@@ -107,45 +148,55 @@ def score_export(
     out = Path(out)
     drafts: list[Draft] = [read_draft(p) for p in draft_paths]
     ingest = read_opinions(opinions_path, drafts=drafts)
-    resolved = None
     errors = list(ingest.errors)
-    inputs = [Path(opinions_path), *(Path(p) for p in draft_paths)]
+    resolved = None
+    inputs = [Path(p) for p in draft_paths]
     if resolved_path is not None:
         resolved, resolved_errors = read_resolved(resolved_path)
         errors += resolved_errors
         inputs.append(Path(resolved_path))
     size = chunk_size or model.config.suggest.chunk_size
-    parts = _parts_dir(out, fingerprint(model, inputs, size))
     opinions = ingest.opinions.reset_index(drop=True)
-    workspace: Workspace | None = None
-    n_chunks = (len(opinions) + size - 1) // size
-    reused = 0
-    with tqdm(total=len(opinions), desc="scoring", unit="opinion", disable=not progress) as bar:
-        for number in range(n_chunks):
-            part = parts / f"part-{number:05d}.parquet"
-            chunk = opinions.iloc[number * size : (number + 1) * size]
-            if part.exists():
-                reused += 1
-            else:
+    keys = [opinion_key(r) for r in opinions.to_dict("records")]
+    job = job_key(model, inputs)
+    store = SuggestionCache(None if cache is True else cache) if cache is not False else None
+    try:
+        rows: dict[str, dict[str, Any]] = store.get_many(job, keys) if store else {}
+        reused = sum(1 for k in keys if k in rows)
+        todo = [i for i, k in enumerate(keys) if k not in rows]
+        workspace: Workspace | None = None
+        with tqdm(
+            total=len(opinions),
+            initial=reused,
+            desc="scoring",
+            unit="opinion",
+            disable=not progress,
+        ) as bar:
+            for number, start in enumerate(range(0, len(todo), size)):
+                positions = todo[start : start + size]
                 if workspace is None:  # only when there is work left: a finished job loads nothing
                     workspace = build_workspace(
                         drafts, embedder, resolved=resolved, match_mode=model.config.text.match_mode
                     )
-                rows = predict_batch(model, chunk, workspace)
-                tmp = part.with_suffix(".tmp")
-                rows.to_parquet(tmp, index=False)
-                tmp.replace(part)
+                scored = predict_batch(model, opinions.iloc[positions], workspace)
+                fresh = [
+                    (keys[i], _plain(r))
+                    for i, r in zip(positions, scored.to_dict("records"), strict=True)
+                ]
+                if store:
+                    store.put_many(job, fresh)
+                rows.update(fresh)
+                bar.update(len(positions))
                 if on_chunk is not None:
                     on_chunk(number)
-            bar.update(len(chunk))
-    columns = list(SUGGESTION_COLUMNS + SUGGESTION_EXTRA_COLUMNS)
-    frames = [pd.read_parquet(parts / f"part-{n:05d}.parquet") for n in range(n_chunks)]
-    suggestions = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    finally:
+        if store:
+            store.close()
+    suggestions = pd.DataFrame([rows[k] for k in keys], columns=COLUMNS)
     if len(suggestions):
         vectors = embedder([str(t) for t in suggestions["text"]], "query")
         suggestions = assign_groups(
             suggestions, vectors, threshold=model.config.suggest.group_threshold
         )
-    write_table(suggestions[columns], out, headers_ja=HEADERS_JA, sheet_name="提案一覧")
-    shutil.rmtree(parts, ignore_errors=True)
+    write_table(suggestions[COLUMNS], out, headers_ja=HEADERS_JA, sheet_name="提案一覧")
     return ScoreResult(out, len(suggestions), errors, reused, ingest.encoding)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -49,7 +49,7 @@ def test_bad_rows_are_reported_and_the_rest_scored(
     export: Path, trained_model, embedder, tmp_path: Path
 ) -> None:
     result = score_export(
-        export, [DRAFT], tmp_path / "out.csv", trained_model, embedder, progress=False
+        export, [DRAFT], tmp_path / "out.csv", trained_model, embedder, cache=False, progress=False
     )
     assert result.scored == 12
     reasons = {e.row: e.field for e in result.errors}
@@ -61,6 +61,7 @@ def test_interrupted_run_resumes_without_rescoring(
     export: Path, trained_model, embedder, tmp_path: Path
 ) -> None:
     out = tmp_path / "out.parquet"
+    cache = tmp_path / "suggestions.sqlite"
 
     def stop_after_first(number: int) -> None:
         if number == 0:
@@ -74,10 +75,11 @@ def test_interrupted_run_resumes_without_rescoring(
             trained_model,
             embedder,
             chunk_size=5,
+            cache=cache,
             progress=False,
             on_chunk=stop_after_first,
         )
-    assert not out.exists() and (tmp_path / "out.parquet.parts" / "part-00000.parquet").exists()
+    assert not out.exists()
     scored_again: list[int] = []
     resumed = score_export(
         export,
@@ -86,10 +88,11 @@ def test_interrupted_run_resumes_without_rescoring(
         trained_model,
         embedder,
         chunk_size=5,
+        cache=cache,
         progress=False,
         on_chunk=scored_again.append,
     )
-    assert resumed.reused_chunks == 1 and scored_again == [1, 2]
+    assert resumed.reused_rows == 5 and scored_again == [0, 1]  # 7 rows left: two chunks
     fresh = score_export(
         export,
         [DRAFT],
@@ -97,24 +100,41 @@ def test_interrupted_run_resumes_without_rescoring(
         trained_model,
         embedder,
         chunk_size=5,
+        cache=False,
         progress=False,
     )
-    assert fresh.reused_chunks == 0
+    assert fresh.reused_rows == 0
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(tmp_path / "fresh.parquet"))
-    assert not (tmp_path / "out.parquet.parts").exists()
+    again = score_export(
+        export,
+        [DRAFT],
+        tmp_path / "again.parquet",
+        trained_model,
+        embedder,
+        chunk_size=5,
+        cache=cache,
+        progress=False,
+        on_chunk=scored_again.append,
+    )
+    assert again.reused_rows == 12 and scored_again == [0, 1]  # nothing scored the third time
 
 
-def test_parts_of_another_job_are_discarded(
+def test_rows_of_another_model_are_not_reused(
     export: Path, trained_model, embedder, tmp_path: Path
 ) -> None:
-    parts = tmp_path / "out.csv.parts"
-    parts.mkdir()
-    (parts / "fingerprint.txt").write_text("another job")
-    shutil.copyfile(export, parts / "part-00000.parquet")  # garbage that must not be read
-    result = score_export(
-        export, [DRAFT], tmp_path / "out.csv", trained_model, embedder, progress=False
+    cache = tmp_path / "suggestions.sqlite"
+    first = score_export(
+        export, [DRAFT], tmp_path / "a.csv", trained_model, embedder, cache=cache, progress=False
     )
-    assert result.reused_chunks == 0 and result.scored == 12
+    assert first.reused_rows == 0 and first.scored == 12
+    other = dataclasses.replace(trained_model, version="opinion-triage@other")
+    second = score_export(
+        export, [DRAFT], tmp_path / "b.csv", other, embedder, cache=cache, progress=False
+    )
+    assert second.reused_rows == 0
+    assert set(pd.read_csv(tmp_path / "b.csv", encoding="utf-8-sig")["model_version"]) == {
+        "opinion-triage@other"
+    }
 
 
 def test_outputs_open_cleanly(unseen_opinions, trained_model, embedder, tmp_path: Path) -> None:
@@ -122,13 +142,25 @@ def test_outputs_open_cleanly(unseen_opinions, trained_model, embedder, tmp_path
     opinions.loc[0, "text"] = "=HYPERLINK(1)も対象にしてほしい"
     export = write_export(tmp_path / "export.csv", opinions)
     csv_out = score_export(
-        export, [DRAFT], tmp_path / "s.csv", trained_model, embedder, progress=False
+        export,
+        [DRAFT],
+        tmp_path / "s.csv",
+        trained_model,
+        embedder,
+        cache=tmp_path / "c.sqlite",
+        progress=False,
     ).out
     assert csv_out.read_bytes().startswith(b"\xef\xbb\xbf")
     frame = pd.read_csv(csv_out, encoding="utf-8-sig", dtype=str)
     assert frame.loc[0, "text"] == "'=HYPERLINK(1)も対象にしてほしい"
     xlsx_out = score_export(
-        export, [DRAFT], tmp_path / "s.xlsx", trained_model, embedder, progress=False
+        export,
+        [DRAFT],
+        tmp_path / "s.xlsx",
+        trained_model,
+        embedder,
+        cache=tmp_path / "c.sqlite",
+        progress=False,
     ).out
     sheet = load_workbook(xlsx_out).active
     headers = [c.value for c in sheet[1]]
@@ -139,7 +171,13 @@ def test_outputs_open_cleanly(unseen_opinions, trained_model, embedder, tmp_path
         == "'=HYPERLINK(1)も対象にしてほしい"
     )
     parquet_out = score_export(
-        export, [DRAFT], tmp_path / "s.parquet", trained_model, embedder, progress=False
+        export,
+        [DRAFT],
+        tmp_path / "s.parquet",
+        trained_model,
+        embedder,
+        cache=tmp_path / "c.sqlite",
+        progress=False,
     ).out
     assert (
         pd.read_parquet(parquet_out).loc[0, "text"] == "=HYPERLINK(1)も対象にしてほしい"
