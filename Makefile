@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 BIN := $(VENV)/bin
 export PYTHONHASHSEED := 0
 
-.PHONY: setup demo test lint unit bench
+.PHONY: setup demo test lint unit repro
 setup: $(VENV)/.installed
 
 # torch first, pinned: an unpinned torch pulled in by another package is a multi-GB CUDA build.
@@ -29,3 +29,7 @@ test: lint
 # Fast loop for developers: skips tests that load real models or run whole stages.
 unit: setup
 	$(BIN)/python -m pytest -m 'not slow' -q
+
+# The whole pipeline, reproducibly (offline): build-encoder → prepare → evaluate → train → score.
+repro: setup
+	PATH=$(abspath $(BIN)):$$PATH DVC_NO_ANALYTICS=1 $(BIN)/dvc repro

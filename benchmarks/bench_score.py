@@ -10,8 +10,8 @@ flatter the first pass. Each measurement runs in its own subprocess, so peak RSS
 
 - ``raw encoder``: sentence-transformers ``encode(prompt_name="query")`` on the first 1,000 texts;
 - ``score N (cold)``: ``score_export`` with an empty embedding cache (everything computed);
-- ``score N (cached)``: the same export again into a new output with the cache from the cold run
-  (what a re-score of the same export costs).
+- ``score N (cached)``: the same export again into a new output with the embedding and
+  suggestion caches from the cold run (what a re-score of the same export costs).
 
 Needs a trained model in models/triage (``make demo`` or ``triage train``). Prints a Markdown
 table and writes ``benchmarks/results/bench_score.json``.
@@ -121,6 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="Where the JSON results go.")
     parser.add_argument("--child", nargs=3, metavar=("KIND", "N", "WORKDIR"))
     args = parser.parse_args()
     if args.child:
@@ -152,8 +153,8 @@ def main() -> None:
         print(
             f"| {r['kind']} | {r['n']} | {r['per_second']:.1f} | {r['per_second'] / raw:.2f} | {r['peak_rss_gb']:.2f} |"
         )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
         json.dumps(
             {
                 "machine": platform.platform(),
