@@ -119,7 +119,7 @@ def leave_one_draft_out(
         # baselines on the same fold
         pairs = [
             workspace.pair_features(v, draft_id, t)
-            for v, t in zip(_test_views(features), test["text"].astype(str), strict=True)
+            for v, t in zip(features.views, test["text"].astype(str), strict=True)
         ]
         ids = [workspace.drafts[draft_id].section_ids] * len(test)
         fold = pd.DataFrame({"opinion_id": test["opinion_id"], "draft_id": draft_id})
@@ -156,10 +156,6 @@ def leave_one_draft_out(
         predictions["gold_category"], predictions["category"], labels=list(CATEGORIES)
     )
     return Evaluation(predictions, metrics, table, report, confusion)
-
-
-def _test_views(features: Any) -> list[Any]:
-    return features.views
 
 
 def default_variants(config: Config) -> dict[str, Callable[[], CategoryModel]]:
