@@ -79,11 +79,14 @@ def _fresh_copy(root: Path) -> Path:
         if line.strip() and json.loads(line)["opinion_id"] in ids
     ]
     (samples / "labels.jsonl").write_text("\n".join(labels) + "\n", encoding="utf-8")
-    shutil.copytree(
-        ROOT / "models" / "encoder", project / "models" / "encoder", copy_function=os.link
-    )
+    from pipeline.encoder import build_encoder
+
+    encoder = build_encoder()  # a no-op when up to date; a fresh clone may not have it yet
+    shutil.copytree(encoder, project / "models" / "encoder", copy_function=os.link)
     (project / ".cache").mkdir()
-    shutil.copy2(ROOT / ".cache" / "embeddings.sqlite", project / ".cache" / "embeddings.sqlite")
+    warm = ROOT / ".cache" / "embeddings.sqlite"
+    if warm.exists():  # a developer's warm cache only saves time; CI starts without one
+        shutil.copy2(warm, project / ".cache" / "embeddings.sqlite")
     (project / ".gitignore").write_text(
         (ROOT / ".gitignore").read_text(encoding="utf-8"), encoding="utf-8"
     )
