@@ -48,7 +48,13 @@ def verdict(category: str, described: str | None) -> str:
     return "revision" if described == "no" else "no_revision"
 
 
-def suggested_verdict(category: str, p_described: float, threshold: float = 0.5) -> str:
+#: ``p_described`` at or above this reads as Judgement II "yes" when a suggestion is accepted as is.
+DESCRIBED_THRESHOLD = 0.5
+
+
+def suggested_verdict(
+    category: str, p_described: float, threshold: float = DESCRIBED_THRESHOLD
+) -> str:
     """The verdict the flowchart gives for a model's suggestion (not a recorded verdict).
 
     ``p_described`` is turned into Judgement II with ``threshold``; it is ignored for a–f.

@@ -19,9 +19,9 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from pipeline.errors import InputFileError, InputSchemaError, PipelineError
+from pipeline.flowchart import DESCRIBED_THRESHOLD
 from pipeline.schema import CATEGORIES, CATEGORY_NAMES_JA, EXCLUSIONS, HEADERS_JA, VERDICT_NAMES_JA
 from pipeline.store import (
-    DESCRIBED_THRESHOLD,
     Recorded,
     ReviewConflictError,
     UnknownOpinionError,

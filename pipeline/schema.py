@@ -78,6 +78,16 @@ OPINION_COLUMNS: Final[tuple[str, ...]] = (
     "reason",
 )
 REQUIRED_OPINION_COLUMNS: Final[tuple[str, ...]] = ("opinion_id", "text")
+#: What an opinion says and who sent it: copied onto suggestions and into the review store.
+OPINION_DETAIL_COLUMNS: Final[tuple[str, ...]] = (
+    "prefecture",
+    "municipality",
+    "municipality_code",
+    "channel",
+    "location",
+    "text",
+    "reason",
+)
 
 RESOLVED_COLUMNS: Final[tuple[str, ...]] = ("resolved_id", "draft_id", "text", "where")
 

@@ -57,11 +57,13 @@ from sqlalchemy import (
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from pipeline.errors import InputSchemaError, PipelineError
+from pipeline.flowchart import DESCRIBED_THRESHOLD
 from pipeline.flowchart import verdict as flowchart_verdict
 from pipeline.schema import (
     CATEGORIES,
     EXCLUSIONS,
     HEADERS_JA,
+    OPINION_DETAIL_COLUMNS,
     SUGGESTION_COLUMNS,
     SUGGESTION_EXTRA_COLUMNS,
     Draft,
@@ -77,18 +79,9 @@ DB_ENV: Final[str] = "TRIAGE_DB"
 SQLITE_BUSY_TIMEOUT_MS: Final[int] = 30_000
 #: Judgement II from ``p_described`` when a reviewer accepts a suggestion; same default as
 #: :func:`pipeline.flowchart.suggested_verdict`.
-DESCRIBED_THRESHOLD: Final[float] = 0.5
 PROBABILITY_COLUMNS: Final[tuple[str, ...]] = tuple(f"p_{c}" for c in CATEGORIES)
 _FLOAT_COLUMNS: Final[frozenset[str]] = frozenset({*PROBABILITY_COLUMNS, "p_described"})
-_OPINION_FIELDS: Final[tuple[str, ...]] = (
-    "prefecture",
-    "municipality",
-    "municipality_code",
-    "channel",
-    "location",
-    "text",
-    "reason",
-)
+_OPINION_FIELDS: Final[tuple[str, ...]] = OPINION_DETAIL_COLUMNS
 
 
 class ReviewConflictError(PipelineError, RuntimeError):

@@ -41,7 +41,13 @@ from pipeline.match import (
     opinion_views,
     pair_features,
 )
-from pipeline.schema import CATEGORIES, SUGGESTION_COLUMNS, SUGGESTION_EXTRA_COLUMNS, Draft
+from pipeline.schema import (
+    CATEGORIES,
+    OPINION_DETAIL_COLUMNS,
+    SUGGESTION_COLUMNS,
+    SUGGESTION_EXTRA_COLUMNS,
+    Draft,
+)
 from pipeline.text import normalized_forms
 
 REQUIRES = ("opinion_id", "draft_id", "text")
@@ -458,18 +464,7 @@ def suggestions_from_features(
                 ),
                 "resolved_id": resolved_id if is_f else "",
                 "model_version": model.version,
-                **{
-                    c: _text(opinion.get(c))
-                    for c in (
-                        "prefecture",
-                        "municipality",
-                        "municipality_code",
-                        "channel",
-                        "location",
-                        "text",
-                        "reason",
-                    )
-                },
+                **{c: _text(opinion.get(c)) for c in OPINION_DETAIL_COLUMNS},
                 "evidence": match.evidence,
                 "resolved_text": resolved_text if is_f else "",
                 "group_id": opinion["opinion_id"],
