@@ -14,6 +14,7 @@ from typing import Annotated
 import click
 import typer
 
+from pipeline.cli_review import fail as _fail
 from pipeline.cli_review import report_command, review_app, verdicts_command
 from pipeline.errors import InputFileError, PipelineError
 
@@ -33,11 +34,6 @@ app.add_typer(samples_app, name="samples")
 app.add_typer(review_app, name="review")
 app.command("verdicts")(verdicts_command)
 app.command("report")(report_command)
-
-
-def _fail(exc: PipelineError, code: int = 1) -> typer.Exit:
-    click.echo(f"Error: {exc}", err=True)
-    return typer.Exit(code)
 
 
 @app.command()

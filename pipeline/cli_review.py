@@ -38,9 +38,10 @@ DbOption = Annotated[
 ]
 
 
-def _fail(exc: PipelineError) -> typer.Exit:
+def fail(exc: PipelineError, code: int = 1) -> typer.Exit:
+    """Print ``Error: …`` (no traceback) and return the exit to raise; shared by both CLI modules."""
     click.echo(f"Error: {exc}", err=True)
-    return typer.Exit(1)
+    return typer.Exit(code)
 
 
 @review_app.command("import")
@@ -70,7 +71,7 @@ def import_command(
         drafts = [read_draft(p) for p in draft or []]
         result = import_suggestions(get_engine(db), suggestions, drafts=drafts)
     except PipelineError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     click.echo(f"file: {suggestions}")
     click.echo(f"rows read (読込件数): {result.rows_read}")
     click.echo(f"suggestions added (追加): {result.suggestions_added}")
@@ -140,7 +141,7 @@ def confirm_command(
             comment=comment,
         )
     except PipelineError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     d = recorded.decision
     click.echo(
         f"{recorded.draft_id}/{recorded.opinion_id}: {recorded.action} by {reviewer} → "
@@ -180,7 +181,7 @@ def export_command(
         path = export_review_sheet(engine, sheet, reviewer=reviewer, only_pending=only_pending)
         rows = len(review_sheet_frame(engine, reviewer=reviewer, only_pending=only_pending))
     except PipelineError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     click.echo(f"wrote {path} ({rows} opinions)")
 
 
@@ -205,7 +206,7 @@ def apply_command(
     try:
         result = apply_review_sheet(get_engine(db), sheet, reviewer=reviewer)
     except PipelineError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     click.echo(f"applied (確定): {len(result.applied)}")
     click.echo(f"left blank (未記入): {result.blank}")
     click.echo(f"refused (取込不可): {len(result.problems)}")
@@ -232,7 +233,7 @@ def verdicts_command(
         frame = verdicts_frame(get_engine(db))
         path = write_table(frame, out, headers_ja=VERDICT_HEADERS_JA, sheet_name="判定")
     except PipelineError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     click.echo(f"wrote {path} ({len(frame)} verdicts)")
 
 
@@ -252,5 +253,5 @@ def report_command(
     try:
         path = build_report(get_engine(db), out)
     except PipelineError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     click.echo(f"wrote {path}")

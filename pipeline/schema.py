@@ -155,13 +155,7 @@ class RowError:
 
 #: Columns ``triage score`` adds after the contract ones, for reviewers and the review store.
 SUGGESTION_EXTRA_COLUMNS: Final[tuple[str, ...]] = (
-    "prefecture",
-    "municipality",
-    "municipality_code",
-    "channel",
-    "location",
-    "text",
-    "reason",
+    *OPINION_DETAIL_COLUMNS,
     "evidence",
     "resolved_text",
     "group_id",
