@@ -32,13 +32,14 @@ from pipeline.config import (
     TrainConfig,
 )
 from pipeline.errors import ModelNotFoundError, PipelineError
+from pipeline.match import PAIR_FEATURES
 from pipeline.schema import CATEGORIES
 from pipeline.suggest import TriageModel
 
 CONFIG_FILE = "config.json"
 MODEL_CARD_FILE = "README.md"
 PARTS = {"ranker": "ranker.skops", "category": "category.skops", "described": "described.skops"}
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Module prefixes whose types a model file may contain.
 TRUSTED_PREFIXES = (
     "sklearn.",
@@ -90,6 +91,7 @@ def save_model(
         "labels": list(CATEGORIES),
         "encoder_id": model.encoder_id,
         "normalize_embeddings": True,
+        "pair_features": list(PAIR_FEATURES),
         "files": hashes,
         "library_versions": _versions(),
         "config": model.config.to_dict(),
@@ -149,6 +151,11 @@ def load_model(directory: str | Path) -> TriageModel:
                 "Predictions may differ: retrain with `triage train`.",
                 stacklevel=2,
             )
+    if info.get("pair_features") != list(PAIR_FEATURES):
+        raise PipelineError(
+            f"{directory} was trained on another set of section-matching features than this "
+            "version computes; retrain it with `triage train` (or `make demo`)."
+        )
     parts: dict[str, Any] = {}
     for part, filename in PARTS.items():
         path = directory / filename

@@ -236,15 +236,29 @@ def evaluate(
         "reports"
     ),
     samples: Annotated[Path | None, typer.Option("--samples", help="Samples folder.")] = None,
+    holdout: Annotated[
+        Path | None,
+        typer.Option(
+            "--holdout",
+            help="A labelled folder laid out like the samples (e.g. data/holdout): score its "
+            "exports with MODEL through `triage score` and judge the output instead of LODO.",
+        ),
+    ] = None,
+    model: Annotated[
+        str, typer.Option("--model", help="Model for --holdout (directory or models:/ URI).")
+    ] = "models/triage",
 ) -> None:
     """Leave-one-draft-out evaluation on the samples, with baselines and a confusion matrix.
 
+    With --holdout, the trained MODEL scores the hold-out exports exactly as `triage score`
+    does (no row cache) and the output is judged against the hold-out labels.
     Writes metrics.json, baselines.csv, classification_report.json, confusion_matrix.png and
     predictions.csv to OUT_DIR.
 
     \b
     Example:
         triage evaluate --out-dir reports
+        triage evaluate --holdout data/holdout --out-dir reports/holdout
     """
     import dataclasses
 
@@ -257,20 +271,26 @@ def evaluate(
 
     try:
         cfg = load_config()
-        if samples is not None:
-            cfg = dataclasses.replace(
-                cfg, train=dataclasses.replace(cfg.train, samples_dir=str(samples))
+        if holdout is not None:
+            from pipeline.train import evaluate_holdout
+
+            triage_model = _load_model(model)
+            evaluation = evaluate_holdout(holdout, triage_model, out_dir)
+        else:
+            if samples is not None:
+                cfg = dataclasses.replace(
+                    cfg, train=dataclasses.replace(cfg.train, samples_dir=str(samples))
+                )
+            sample = load_samples(resolve(cfg.train.samples_dir))
+            embedder, _ = embedder_for(cfg.encoder.name_or_path, cache=cfg.encoder.cache)
+            workspace = build_workspace(
+                sample.drafts,
+                embedder,
+                resolved=sample.resolved,
+                match_mode=cfg.text.match_mode,
+                memoize=True,
             )
-        sample = load_samples(resolve(cfg.train.samples_dir))
-        embedder, _ = embedder_for(cfg.encoder.name_or_path, cache=cfg.encoder.cache)
-        workspace = build_workspace(
-            sample.drafts,
-            embedder,
-            resolved=sample.resolved,
-            match_mode=cfg.text.match_mode,
-            memoize=True,
-        )
-        evaluation = leave_one_draft_out(sample.opinions, workspace, cfg)
+            evaluation = leave_one_draft_out(sample.opinions, workspace, cfg)
         paths = write_evaluation(evaluation, out_dir)
     except PipelineError as exc:
         raise _fail(exc) from exc

@@ -310,6 +310,38 @@ def parse_location(hint: str) -> list[str]:
     return ids
 
 
+_PAGE_NUMBER = re.compile(r"(?:[pP]\.?\s*([0-9]+))|(?:([0-9]+)\s*(?:ページ|頁))")
+
+
+def parse_page(hint: str) -> int | None:
+    """The first page a 該当箇所 string cites (「P5」「p.5」「５頁」 → 5), or None.
+
+    Submitters often cite only the page of the PDF they read; where the section number is missing
+    the page still says roughly where in the draft to look.
+
+    Example:
+        >>> parse_page("Ｐ５ 3.(2)")
+        5
+    """
+    if not isinstance(hint, str):
+        return None
+    match = _PAGE_NUMBER.search(unicodedata.normalize("NFKC", hint))
+    if not match:
+        return None
+    page = int(match.group(1) or match.group(2))
+    return page if page > 0 else None
+
+
+def location_words_text(hint: str) -> str:
+    """What is left of a 該当箇所 string once page and section numbers are removed (「費用負担について」
+    → 「費用負担について」, 「P5 3.(2)」 → ''): submitters often name a heading instead of its number."""
+    if not isinstance(hint, str):
+        return ""
+    text = _PAGE_REF.sub(" ", unicodedata.normalize("NFKC", hint))
+    text = _HINT_TOKEN.sub(" ", text)
+    return re.sub(r"[\s.,、。・()（）]+", " ", text).strip()
+
+
 def resolve_location(hint: str, draft: Draft) -> list[str]:
     """Section ids of ``draft`` that a 該当箇所 string points to (empty when none exist).
 

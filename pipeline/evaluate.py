@@ -24,6 +24,7 @@ from pipeline.suggest import (
     batch_features,
     fit_triage,
     suggestions_from_features,
+    views_of,
 )
 
 GOLD = ("category", "sections", "described", "verdict", "resolved_id")
@@ -261,14 +262,15 @@ def _baseline_table(
     ]
     shared = (pred["gold_category"] == "shared").to_numpy()
     truth = (pred.loc[shared, "gold_described"] == "yes").to_numpy()
-    rows += [
-        (
-            "Judgement II accuracy",
-            "cosine threshold (tuned on training drafts)",
-            float(np.mean(base.loc[shared, "cos_threshold_described"].to_numpy() == truth)),
-        ),
-        ("Judgement II accuracy", "calibrated model (ours)", metrics["judgement2_accuracy"]),
-    ]
+    if "cos_threshold_described" in base:
+        rows.append(
+            (
+                "Judgement II accuracy",
+                "cosine threshold (tuned on training drafts)",
+                float(np.mean(base.loc[shared, "cos_threshold_described"].to_numpy() == truth)),
+            )
+        )
+    rows.append(("Judgement II accuracy", "calibrated model (ours)", metrics["judgement2_accuracy"]))
     return pd.DataFrame(rows, columns=["task", "method", "score"])
 
 
@@ -296,3 +298,52 @@ def confusion_figure(confusion: np.ndarray, path: str) -> None:
         )
     figure.tight_layout()
     figure.savefig(path)
+
+
+def evaluate_scored(
+    scored: pd.DataFrame,
+    labelled: pd.DataFrame,
+    workspace: Workspace,
+    *,
+    threshold: float = 0.5,
+) -> Evaluation:
+    """Judge what ``triage score`` wrote for a labelled export the models never saw.
+
+    ``scored`` is the score output (DATA_FORMATS.md §4, sections joined by ``;``); ``labelled``
+    the same opinions with their gold labels (as from :func:`pipeline.samples.load_samples`);
+    ``workspace`` indexes the same drafts, for the untrained baselines (BM25, dense, the hint
+    alone; the cosine threshold is left out: it needs training drafts).
+    """
+    gold = labelled.set_index("opinion_id")
+    pred = scored[scored["opinion_id"].isin(gold.index)].reset_index(drop=True)
+    missing = sorted(set(gold.index) - set(pred["opinion_id"]))
+    for column in GOLD:
+        pred[f"gold_{column}"] = gold.loc[pred["opinion_id"], column].to_numpy()
+    pred["gold_sections"] = pred["gold_sections"].map(lambda s: list(s) if len(s) else [])
+    pred["sections"] = pred["sections"].fillna("").astype(str)
+    texts = gold.loc[pred["opinion_id"], "text"].astype(str).tolist()
+    locations = gold.loc[pred["opinion_id"], "location"].fillna("").astype(str).tolist()
+    views, _ = views_of(pd.DataFrame({"text": texts, "location": locations}), workspace)
+    pairs = [
+        workspace.pair_features(v, str(d), t)
+        for v, d, t in zip(views, pred["draft_id"], texts, strict=True)
+    ]
+    pred["hint_ids"] = [";".join(p[1]) for p in pairs]
+    ids = [workspace.drafts[str(d)].section_ids for d in pred["draft_id"]]
+    base = pd.DataFrame({"opinion_id": pred["opinion_id"]})
+    base["bm25"] = _rank_by([p[0] for p in pairs], ids, "bm25_norm")
+    base["dense"] = _rank_by([p[0] for p in pairs], ids, "dense_sentence")
+    base["hint"] = [";".join(p[1][:3]) for p in pairs]
+    metrics = metrics_of(pred, threshold)
+    metrics.update(_hint_breakdown(pred))
+    metrics["n_missing_from_output"] = float(len(missing))
+    table = _baseline_table(pred, base, metrics)
+    report = classification_report(
+        pred["gold_category"],
+        pred["category"],
+        labels=list(CATEGORIES),
+        output_dict=True,
+        zero_division=0,
+    )
+    confusion = confusion_matrix(pred["gold_category"], pred["category"], labels=list(CATEGORIES))
+    return Evaluation(pred, metrics, table, report, confusion)

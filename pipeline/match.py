@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from pipeline.drafts import resolve_location
+from pipeline.drafts import location_words_text, parse_page, resolve_location
 from pipeline.errors import NotFittedError
 from pipeline.schema import Draft
 from pipeline.text import content_words, split_sentences
@@ -50,7 +50,15 @@ PAIR_FEATURES: tuple[str, ...] = (
     "has_hint",
     "is_leaf",
     "level",
+    "hint_heading",
+    # Raw page columns: the ranker turns them into a page distance once it has learned how many
+    # characters a cited page holds (see SectionRanker.chars_per_page_).
+    "page",
+    "char_start",
+    "char_end",
 )
+#: Columns of PAIR_FEATURES that reach the logistic regression only through the page distance.
+RAW_PAGE_COLUMNS = ("page", "char_start", "char_end")
 
 
 @dataclass
@@ -68,6 +76,8 @@ class DraftIndex:
     bm25: bm25s.BM25
     is_leaf: np.ndarray
     level: np.ndarray
+    char_start: np.ndarray
+    char_end: np.ndarray
 
 
 def heading_paths(draft: Draft) -> list[str]:
@@ -109,6 +119,8 @@ def index_draft(draft: Draft, embedder: Embedder, *, match_mode: str = "A") -> D
     corpus = [content_words(p, mode=match_mode) or ["_"] for p in passages]
     bm25 = bm25s.BM25()
     bm25.index(corpus, show_progress=False)
+    lengths = np.array([len(s.heading) + len(s.text) + 2 for s in sections], dtype=float)
+    char_end = np.cumsum(lengths) + len(draft.title)
     return DraftIndex(
         draft=draft,
         section_ids=[s.section_id for s in sections],
@@ -121,6 +133,8 @@ def index_draft(draft: Draft, embedder: Embedder, *, match_mode: str = "A") -> D
         bm25=bm25,
         is_leaf=np.array([s.is_leaf for s in sections], dtype=float),
         level=np.array([s.level for s in sections], dtype=float),
+        char_start=char_end - lengths,
+        char_end=char_end,
     )
 
 
@@ -148,6 +162,8 @@ class OpinionView:
     tokens: list[str]
     words: set[str]
     location: str
+    page: int | None = None
+    location_words: frozenset[str] = frozenset()
 
 
 def opinion_views(
@@ -160,6 +176,8 @@ def opinion_views(
             content_words(t, mode=match_mode),
             set(content_words(t, mode="C")),
             loc or "",
+            parse_page(loc) if loc else None,
+            frozenset(content_words(location_words_text(loc), mode="C")) if loc else frozenset(),
         )
         for i, (t, loc) in enumerate(zip(texts, locations, strict=True))
     ]
@@ -184,6 +202,8 @@ def pair_features(view: OpinionView, index: DraftIndex) -> tuple[np.ndarray, lis
     overlap = np.array([len(words & w) / (len(words) or 1) for w in index.section_words])
     dense_heading = index.heading_vectors @ view.vector
     heading_overlap = np.array([len(words & w) / (len(w) or 1) for w in index.heading_words])
+    named = view.location_words
+    hint_heading = np.array([len(named & w) / (len(named) or 1) for w in index.heading_words])
     features = np.column_stack(
         [
             dense_section,
@@ -205,6 +225,10 @@ def pair_features(view: OpinionView, index: DraftIndex) -> tuple[np.ndarray, lis
             np.full(n, 1.0 if hint_ids else 0.0),
             index.is_leaf,
             index.level,
+            hint_heading,
+            np.full(n, float(view.page or 0)),
+            index.char_start,
+            index.char_end,
         ]
     )
     # What the opinion and each heading share, dimension by dimension: lets the ranker learn that
@@ -224,6 +248,22 @@ def _reciprocal_rank(values: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + ranks)
 
 
+_COLUMN = {name: i for i, name in enumerate(PAIR_FEATURES)}
+#: Characters per cited page when training data cites no pages (a dense A4 page of Japanese).
+DEFAULT_CHARS_PER_PAGE = 1000.0
+
+
+def _chars_per_page(X: np.ndarray, y: np.ndarray) -> float:
+    """How many draft characters one cited page spans, learned from the right sections of
+    opinions that cite a page: drafts come as text, so their page breaks are unknown."""
+    page = X[:, _COLUMN["page"]]
+    right = (y == 1) & (page > 0)
+    if right.sum() < 5:
+        return DEFAULT_CHARS_PER_PAGE
+    middle = (X[right, _COLUMN["char_start"]] + X[right, _COLUMN["char_end"]]) / 2
+    return float(np.median(middle / (page[right] - 0.5)))
+
+
 class SectionRanker(BaseEstimator):
     """Scores (opinion, section) pairs: P(section is one the opinion concerns).
 
@@ -239,12 +279,27 @@ class SectionRanker(BaseEstimator):
         self.seed = seed
 
     def _design(self, X: np.ndarray) -> np.ndarray:
-        Z = self.scaler_.transform(X)
-        Z[:, len(PAIR_FEATURES) :] *= self.interaction_weight
+        Z = self.scaler_.transform(self._with_page_distance(X))
+        Z[:, self.n_named_ :] *= self.interaction_weight
         return Z
 
+    def _with_page_distance(self, X: np.ndarray) -> np.ndarray:
+        """Replace the raw page columns by how many pages the section lies from the cited page."""
+        named = X[:, : len(PAIR_FEATURES)]
+        page, start, end = (named[:, _COLUMN[c]] for c in RAW_PAGE_COLUMNS)
+        first = start / self.chars_per_page_ + 1.0
+        last = end / self.chars_per_page_ + 1.0
+        distance = np.maximum(0.0, np.maximum(first - (page + 1.0), page - last))
+        distance = np.where(page > 0, np.minimum(distance, 3.0), 0.0)
+        keep = [i for i, c in enumerate(PAIR_FEATURES) if c not in RAW_PAGE_COLUMNS]
+        return np.column_stack(
+            [named[:, keep], distance, (page > 0) & (distance == 0), X[:, len(PAIR_FEATURES) :]]
+        )
+
     def fit(self, X: np.ndarray, y: np.ndarray) -> SectionRanker:
-        self.scaler_ = StandardScaler().fit(X)
+        self.chars_per_page_ = _chars_per_page(X, y)
+        self.n_named_ = len(PAIR_FEATURES) - len(RAW_PAGE_COLUMNS) + 2
+        self.scaler_ = StandardScaler().fit(self._with_page_distance(X))
         self.head_ = LogisticRegression(C=self.C, max_iter=3000, random_state=self.seed)
         self.head_.fit(self._design(X), y)
         return self

@@ -135,7 +135,7 @@ def _check(frame: pd.DataFrame, workspace: Workspace) -> None:
         )
 
 
-def _views(frame: pd.DataFrame, workspace: Workspace) -> tuple[list[OpinionView], np.ndarray]:
+def views_of(frame: pd.DataFrame, workspace: Workspace) -> tuple[list[OpinionView], np.ndarray]:
     texts = [str(t) for t in frame["text"]]
     locations = [
         str(x) if isinstance(x, str) else ""
@@ -214,7 +214,7 @@ def batch_features(
 ) -> BatchFeatures:
     """Match every opinion and build the category and Judgement II feature frames."""
     if views is None or vectors is None:
-        views, vectors = _views(frame, workspace)
+        views, vectors = views_of(frame, workspace)
     matches: list[SectionMatch] = []
     resolved: list[tuple[str, str, float, float]] = []
     category_rows: list[dict[str, Any]] = []
@@ -316,7 +316,7 @@ def fit_triage(
     """
     _check(labelled, workspace)
     frame = labelled.reset_index(drop=True)
-    views, vectors = _views(frame, workspace)
+    views, vectors = views_of(frame, workspace)
     X, y, rows = _pair_training_set(frame, views, workspace)
     ranker = SectionRanker(
         C=config.match.C, interaction_weight=config.match.interaction_weight, seed=config.match.seed

@@ -722,3 +722,52 @@ def promote(
         comparison,
         forced=force and not comparison.ok,
     )
+
+
+def evaluate_holdout(
+    holdout_dir: str | Path, model: TriageModel, out_dir: str | Path
+) -> Evaluation:
+    """Score a labelled hold-out folder with ``model`` the way ``triage score`` does, and judge it.
+
+    Each export in ``holdout_dir`` (laid out like ``data/samples``) is scored against all its
+    drafts and resolved points with the row cache off, so nothing is reused from earlier runs;
+    the suggestions are kept in ``out_dir`` next to the metrics.
+    """
+    from pipeline.evaluate import evaluate_scored
+    from pipeline.samples import draft_files, export_files
+    from pipeline.score import score_export
+
+    holdout_dir = Path(holdout_dir)
+    sample = load_samples(holdout_dir)
+    if sample.opinions.empty:
+        raise InputFileError(f"{holdout_dir}: no labelled opinions found (exports + labels.jsonl).")
+    embedder, _ = embedder_for(
+        model.config.encoder.name_or_path,
+        cache=model.config.encoder.cache,
+        batch_size=model.config.encoder.batch_size,
+    )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    resolved = holdout_dir / "resolved_points.csv"
+    frames = []
+    for export in export_files(holdout_dir):
+        out = out_dir / f"{export.stem}_suggestions.parquet"
+        score_export(
+            export,
+            draft_files(holdout_dir),
+            out,
+            model,
+            embedder,
+            resolved_path=resolved if resolved.exists() else None,
+            cache=False,
+        )
+        frames.append(pd.read_parquet(out))
+    workspace = build_workspace(
+        sample.drafts, embedder, match_mode=model.config.text.match_mode, memoize=False
+    )
+    return evaluate_scored(
+        pd.concat(frames, ignore_index=True),
+        sample.opinions,
+        workspace,
+        threshold=model.config.suggest.described_threshold,
+    )

@@ -22,10 +22,17 @@ from pathlib import Path
 from docx import Document
 from openpyxl import Workbook
 
-SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
+DATA = Path(__file__).resolve().parent.parent / "data"
+SAMPLES = DATA / "samples"
 RAW = SAMPLES / "raw"
 EXPORT_A = ("koukin-shuunou", "furusato-nozei", "shobo-kyoninka")
 EXPORT_B = ("hojokin-shinsei", "kaigo-shitei", "nouchi-tenyo")
+#: The hold-out set: two drafts and 200 opinions written by other authors after the models were
+#: designed, never used for tuning; laid out like export A but in UTF-8 with BOM.
+HOLDOUT = DATA / "holdout"
+HOLDOUT_DRAFTS = ("jidou-teate", "douro-senyou")
+#: Drafts written without Markdown marks are shipped as .txt, as users would have them.
+PLAIN_TEXT_DRAFTS = ("jidou-teate",)
 CHANNEL_JA = {
     "selection_request": ("作業依頼への回答", "ⅰ"),
     "interim_briefing": ("中間報告会での指摘", "ⅱ"),
@@ -49,21 +56,27 @@ CP932_FIX = str.maketrans(
 )
 
 
-def load(draft_id: str) -> list[dict]:
-    path = RAW / draft_id / "opinions.jsonl"
+def load(draft_id: str, raw: Path = RAW) -> list[dict]:
+    path = raw / draft_id / "opinions.jsonl"
     return [
         json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
     ]
 
 
-def title_of(draft_id: str) -> str:
-    for line in (RAW / draft_id / "draft.md").read_text(encoding="utf-8").splitlines():
+def title_of(draft_id: str, raw: Path = RAW) -> str:
+    for line in (raw / draft_id / "draft.md").read_text(encoding="utf-8").splitlines():
         if line.strip():
             return line.lstrip("# ").strip()
     return draft_id
 
 
-def write_export_a(rows: list[dict], rng: random.Random) -> None:
+def write_export_a(
+    rows: list[dict],
+    rng: random.Random,
+    path: Path = SAMPLES / "opinions_r7_a_cp932.csv",
+    raw: Path = RAW,
+    encoding: str = "cp932",
+) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(["令和７年度 共通化推進方針案に対する意見照会 回答とりまとめ"])
@@ -84,7 +97,7 @@ def write_export_a(rows: list[dict], rng: random.Random) -> None:
     )
     for r in rows:
         channel = CHANNEL_JA[r["channel"]][rng.random() < 0.2]
-        draft = title_of(r["draft_id"]) if rng.random() < 0.3 else r["draft_id"]
+        draft = title_of(r["draft_id"], raw) if rng.random() < 0.3 else r["draft_id"]
         writer.writerow(
             [
                 r["opinion_id"],
@@ -98,8 +111,9 @@ def write_export_a(rows: list[dict], rng: random.Random) -> None:
                 r["reason"],
             ]
         )
-    (SAMPLES / "opinions_r7_a_cp932.csv").write_bytes(
-        buffer.getvalue().translate(CP932_FIX).encode("cp932")
+    text = buffer.getvalue()
+    path.write_bytes(
+        text.translate(CP932_FIX).encode("cp932") if encoding == "cp932" else text.encode(encoding)
     )
 
 
@@ -141,11 +155,14 @@ def write_export_b(rows: list[dict], rng: random.Random) -> None:
     workbook.save(SAMPLES / "opinions_r7_b.xlsx")
 
 
-def write_drafts() -> None:
-    drafts = SAMPLES / "drafts"
+def write_drafts(root: Path = SAMPLES, raw: Path = RAW) -> None:
+    drafts = root / "drafts"
     drafts.mkdir(exist_ok=True)
-    for folder in sorted(RAW.iterdir()):
-        shutil.copyfile(folder / "draft.md", drafts / f"{folder.name}.md")
+    for folder in sorted(raw.iterdir()):
+        suffix = ".txt" if folder.name in PLAIN_TEXT_DRAFTS else ".md"
+        shutil.copyfile(folder / "draft.md", drafts / f"{folder.name}{suffix}")
+    if root != SAMPLES:
+        return
     document = Document()
     for line in (RAW / "kaigo-shitei" / "draft.md").read_text(encoding="utf-8").splitlines():
         if line.strip():
@@ -154,21 +171,21 @@ def write_drafts() -> None:
     document.save(str(drafts / "kaigo-shitei.docx"))
 
 
-def write_resolved() -> None:
+def write_resolved(root: Path = SAMPLES, raw: Path = RAW) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(["番号", "対象推進方針案", "事項", "解決の場"])
-    for folder in sorted(RAW.iterdir()):
+    for folder in sorted(raw.iterdir()):
         with open(folder / "resolved.csv", encoding="utf-8-sig", newline="") as f:
             reader = csv.DictReader(f)
             for row in reader:
                 writer.writerow([row["番号"], row["対象推進方針案"], row["事項"], row["解決の場"]])
-    (SAMPLES / "resolved_points.csv").write_bytes(
+    (root / "resolved_points.csv").write_bytes(
         buffer.getvalue().translate(CP932_FIX).encode("cp932")
     )
 
 
-def write_labels(rows: list[dict]) -> None:
+def write_labels(rows: list[dict], root: Path = SAMPLES) -> None:
     keys = (
         "opinion_id",
         "draft_id",
@@ -179,7 +196,7 @@ def write_labels(rows: list[dict]) -> None:
         "resolved_id",
         "rationale",
     )
-    with open(SAMPLES / "labels.jsonl", "w", encoding="utf-8") as f:
+    with open(root / "labels.jsonl", "w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps({k: r[k] for k in keys}, ensure_ascii=False) + "\n")
 
@@ -200,6 +217,22 @@ def main() -> None:
     write_resolved()
     write_labels(sorted(every, key=lambda r: r["opinion_id"]))
     print(f"wrote {len(every)} opinions, {len(EXPORT_A + EXPORT_B)} drafts to {SAMPLES}")
+    build_holdout()
+
+
+def build_holdout() -> None:
+    rng = random.Random(20260401)
+    raw = HOLDOUT / "raw"
+    rows = [{**r, "draft_id": d} for d in HOLDOUT_DRAFTS for r in load(d, raw)]
+    shuffled = list(rows)
+    rng.shuffle(shuffled)
+    write_export_a(
+        shuffled, rng, HOLDOUT / "opinions_r8_holdout.csv", raw=raw, encoding="utf-8-sig"
+    )
+    write_drafts(HOLDOUT, raw)
+    write_resolved(HOLDOUT, raw)
+    write_labels(sorted(rows, key=lambda r: r["opinion_id"]), HOLDOUT)
+    print(f"wrote {len(rows)} opinions, {len(HOLDOUT_DRAFTS)} drafts to {HOLDOUT}")
 
 
 if __name__ == "__main__":
