@@ -270,7 +270,9 @@ def _baseline_table(
                 float(np.mean(base.loc[shared, "cos_threshold_described"].to_numpy() == truth)),
             )
         )
-    rows.append(("Judgement II accuracy", "calibrated model (ours)", metrics["judgement2_accuracy"]))
+    rows.append(
+        ("Judgement II accuracy", "calibrated model (ours)", metrics["judgement2_accuracy"])
+    )
     return pd.DataFrame(rows, columns=["task", "method", "score"])
 
 

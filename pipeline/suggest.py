@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from sklearn.model_selection import GroupKFold
-from sklearn.neighbors import NearestNeighbors
 
 from pipeline.classify import CategoryModel, DescribedModel
 from pipeline.config import Config
@@ -220,16 +220,32 @@ def batch_features(
     category_rows: list[dict[str, Any]] = []
     described_rows: list[dict[str, float]] = []
     evidence_vectors: list[np.ndarray] = []
-    for view, draft_id, text, reason in zip(
-        views,
-        frame["draft_id"].astype(str),
-        frame["text"].astype(str),
-        frame.get("reason", pd.Series([""] * len(frame))),
-        strict=True,
+    draft_ids = frame["draft_id"].astype(str).tolist()
+    texts = frame["text"].astype(str).tolist()
+    pairs = [
+        workspace.pair_features(view, draft_id, text)
+        for view, draft_id, text in zip(views, draft_ids, texts, strict=True)
+    ]
+    # One ranker call for the whole batch: per-opinion calls cost more than the scoring itself.
+    all_scores = ranker.score_pairs(np.vstack([p[0] for p in pairs])) if pairs else np.zeros(0)
+    bounds = np.cumsum([0] + [len(p[0]) for p in pairs])
+    for i, (view, draft_id, text, reason) in enumerate(
+        zip(
+            views,
+            draft_ids,
+            texts,
+            frame.get("reason", pd.Series([""] * len(frame))),
+            strict=True,
+        )
     ):
         index = workspace.drafts[draft_id]
         match = best_sections(
-            view, index, ranker, top_k=top_k, features=workspace.pair_features(view, draft_id, text)
+            view,
+            index,
+            ranker,
+            top_k=top_k,
+            features=pairs[i],
+            scores=all_scores[bounds[i] : bounds[i + 1]],
         )
         close = closest_resolved(view, workspace.resolved.get(draft_id))
         matches.append(match)
@@ -485,6 +501,20 @@ def _text(value: object) -> str:
     )
 
 
+def _close_pairs(vectors: np.ndarray, threshold: float, chunk: int = 1024) -> sparse.csr_matrix:
+    """Sparse graph of the pairs whose cosine is at least ``threshold``, a block of rows at a time
+    (a few hundred small blocks per export: plain matrix products beat a neighbour index here)."""
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    rows, cols = [], []
+    for start in range(0, len(unit), chunk):
+        block = unit[start : start + chunk] @ unit.T
+        r, c = np.nonzero(block >= threshold)
+        rows.append(r + start)
+        cols.append(c)
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    return sparse.csr_matrix((np.ones(len(r), dtype=np.int8), (r, c)), shape=(len(unit),) * 2)
+
+
 def assign_groups(
     suggestions: pd.DataFrame, vectors: np.ndarray, *, threshold: float
 ) -> pd.DataFrame:
@@ -494,7 +524,7 @@ def assign_groups(
     cosine is at least ``threshold``; groups are the connected components. (Cosine alone chains
     whole topics together: e5 puts most opinions on one draft above 0.9.) On the samples this
     gives groups of 2–5 whose members mostly share their gold labels. Memory grows with the
-    number of close pairs, not with n². ``group_id`` is the group's first opinion id;
+    number of close pairs (rows are compared a block at a time). ``group_id`` is the group's first opinion id;
     ``group_size`` counts distinct municipalities (or opinions without one).
     """
     ids = suggestions["opinion_id"].astype(str).to_numpy()
@@ -519,11 +549,9 @@ def assign_groups(
     for positions in keys.groupby(["draft_id", "category", "section"], sort=False).indices.values():
         if len(positions) < 2:
             continue
-        nn = NearestNeighbors(radius=1.0 - threshold, metric="cosine", algorithm="brute").fit(
-            vectors[positions]
+        _, labels = connected_components(
+            _close_pairs(vectors[positions], threshold), directed=False
         )
-        graph = nn.radius_neighbors_graph(vectors[positions], mode="connectivity")
-        _, labels = connected_components(graph, directed=False)
         for label in np.unique(labels):
             members = positions[labels == label]
             distinct = {
