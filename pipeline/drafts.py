@@ -310,7 +310,7 @@ def parse_location(hint: str) -> list[str]:
     return ids
 
 
-_PAGE_NUMBER = re.compile(r"(?:[pP]\.?\s*([0-9]+))|(?:([0-9]+)\s*(?:ページ|頁))")
+_CITED_PAGE = re.compile(r"(?:[pP]\.?\s*([0-9]+))|(?:([0-9]+)\s*(?:ページ|頁))")
 
 
 def parse_page(hint: str) -> int | None:
@@ -325,7 +325,7 @@ def parse_page(hint: str) -> int | None:
     """
     if not isinstance(hint, str):
         return None
-    match = _PAGE_NUMBER.search(unicodedata.normalize("NFKC", hint))
+    match = _CITED_PAGE.search(unicodedata.normalize("NFKC", hint))
     if not match:
         return None
     page = int(match.group(1) or match.group(2))

@@ -738,6 +738,13 @@ def evaluate_holdout(
     from pipeline.score import score_export
 
     holdout_dir = Path(holdout_dir)
+    labels = holdout_dir / "labels.jsonl"
+    if not labels.exists() or not export_files(holdout_dir):
+        raise InputFileError(
+            f"{holdout_dir}: a hold-out folder needs labels.jsonl, drafts/ and opinions_*.csv|xlsx "
+            f"(laid out like data/samples); {'labels.jsonl' if not labels.exists() else 'no export'}"
+            " is missing."
+        )
     sample = load_samples(holdout_dir)
     if sample.opinions.empty:
         raise InputFileError(f"{holdout_dir}: no labelled opinions found (exports + labels.jsonl).")

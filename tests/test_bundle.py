@@ -9,6 +9,7 @@ import pytest
 
 from pipeline.bundle import CONFIG_FILE, PARTS, load_model, save_model
 from pipeline.errors import ModelNotFoundError, PipelineError
+from pipeline.match import PAIR_FEATURES
 
 pytestmark = pytest.mark.slow
 
@@ -26,4 +27,16 @@ def test_changed_file_is_refused(trained_model, tmp_path: Path) -> None:
     path = directory / PARTS["ranker"]
     path.write_bytes(path.read_bytes() + b"\0")
     with pytest.raises(PipelineError, match="sha256 does not match"):
+        load_model(directory)
+
+
+def test_model_from_another_feature_set_is_refused(trained_model, tmp_path: Path) -> None:
+    """A model trained before the pair features changed would mis-score silently; refuse it."""
+    directory = save_model(trained_model, tmp_path / "m")
+    config = directory / CONFIG_FILE
+    info = json.loads(config.read_text(encoding="utf-8"))
+    assert info["pair_features"] == list(PAIR_FEATURES)
+    info["pair_features"] = info["pair_features"][:-3]
+    config.write_text(json.dumps(info), encoding="utf-8")
+    with pytest.raises(PipelineError, match="retrain it with `triage train`"):
         load_model(directory)

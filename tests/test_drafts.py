@@ -9,8 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.drafts import (
+    location_words_text,
     parse_heading,
     parse_location,
+    parse_page,
     read_draft,
     read_resolved,
     resolve_location,
@@ -253,6 +255,29 @@ def test_resolved_points_from_markdown_and_csv(tmp_path: Path) -> None:
 @given(st.text())
 def test_location_parser_never_crashes(text: str) -> None:
     assert isinstance(parse_location(text), list)
+    page = parse_page(text)
+    assert page is None or page > 0
+    assert isinstance(location_words_text(text), str)
+
+
+@pytest.mark.parametrize(
+    ("hint", "page", "words"),
+    [
+        ("P5", 5, ""),
+        ("Ｐ５ 3.(2)①", 5, ""),
+        ("p.12", 12, ""),
+        ("５頁", 5, ""),
+        ("6ページ", 6, ""),
+        ("3(2)", None, ""),
+        ("費用負担について", None, "費用負担について"),
+        ("6.費用負担", None, "費用負担"),
+        ("第3章 移行", None, "移行"),
+        ("P0", None, ""),
+    ],
+)
+def test_page_and_heading_words_of_a_location(hint: str, page: int | None, words: str) -> None:
+    assert parse_page(hint) == page
+    assert location_words_text(hint) == words
 
 
 @given(st.lists(st.text(max_size=30), max_size=30))

@@ -7,7 +7,16 @@ import pytest
 
 from pipeline.drafts import sections_from_lines
 from pipeline.errors import NotFittedError
-from pipeline.match import SectionRanker, _reciprocal_rank, _relation, _z, heading_paths
+from pipeline.match import (
+    DEFAULT_CHARS_PER_PAGE,
+    PAIR_FEATURES,
+    RAW_PAGE_COLUMNS,
+    SectionRanker,
+    _reciprocal_rank,
+    _relation,
+    _z,
+    heading_paths,
+)
 from pipeline.schema import Draft
 
 
@@ -50,9 +59,51 @@ def test_ranker_before_fit_says_call_fit() -> None:
         SectionRanker().score_pairs(np.zeros((2, 3)))
 
 
+def _pairs(rng: np.random.Generator, n: int, interactions: int = 4) -> np.ndarray:
+    """Random pair rows with the full named layout plus a few interaction columns."""
+    return rng.normal(size=(n, len(PAIR_FEATURES) + interactions))
+
+
 def test_ranker_learns_the_informative_column() -> None:
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(400, 3))
-    y = (X[:, 1] > 0.5).astype(int)
+    X = _pairs(rng, 400)
+    X[:, [PAIR_FEATURES.index(c) for c in RAW_PAGE_COLUMNS]] = 0.0
+    column = PAIR_FEATURES.index("bm25_z")
+    y = (X[:, column] > 0.5).astype(int)
     scores = SectionRanker(C=1.0).fit(X, y).score_pairs(X)
     assert np.mean((scores > 0.5) == y) > 0.95
+
+
+def test_ranker_learns_how_many_characters_a_cited_page_holds() -> None:
+    """Opinions cite page p for a section that starts near (p - 1) * 600 characters in."""
+    rng = np.random.default_rng(1)
+    page_col, start_col, end_col = (PAIR_FEATURES.index(c) for c in RAW_PAGE_COLUMNS)
+    rows, labels = [], []
+    for _ in range(120):
+        starts = np.arange(0, 6000, 300.0)  # 20 sections of 300 characters
+        right = int(rng.integers(len(starts)))
+        block = _pairs(rng, len(starts)) * 0.1
+        block[:, page_col] = int(starts[right] // 600) + 1
+        block[:, start_col] = starts
+        block[:, end_col] = starts + 300
+        rows.append(block)
+        labels.append((np.arange(len(starts)) == right).astype(int))
+    X, y = np.vstack(rows), np.concatenate(labels)
+    ranker = SectionRanker(C=1.0).fit(X, y)
+    assert 450 < ranker.chars_per_page_ < 800
+    scores = ranker.score_pairs(X).reshape(120, 20)
+    blocks = X.reshape(120, 20, -1)
+    pages_off = [
+        abs(blocks[i, np.argmax(scores[i]), start_col] // 600 + 1 - blocks[i, 0, page_col])
+        for i in range(120)
+    ]
+    # the best section lies on or next to the cited page (by chance: about 1 in 4)
+    assert np.mean(np.array(pages_off) <= 1) > 0.95
+
+
+def test_without_page_citations_the_default_page_size_is_used() -> None:
+    rng = np.random.default_rng(2)
+    X = _pairs(rng, 200)
+    X[:, PAIR_FEATURES.index("page")] = 0.0
+    y = (rng.random(200) > 0.8).astype(int)
+    assert SectionRanker().fit(X, y).chars_per_page_ == DEFAULT_CHARS_PER_PAGE

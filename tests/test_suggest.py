@@ -7,12 +7,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from pipeline.bundle import load_model, save_model
 from pipeline.errors import InputSchemaError
 from pipeline.flowchart import suggested_verdict
 from pipeline.schema import CATEGORIES, SUGGESTION_COLUMNS
-from pipeline.suggest import assign_groups, predict_batch
+from pipeline.suggest import _close_pairs, assign_groups, predict_batch
 
 from .conftest import TEST_DRAFT
 
@@ -106,3 +109,22 @@ def test_near_duplicates_share_a_group_and_count_municipalities() -> None:
     grouped = assign_groups(frame, vectors, threshold=0.98)
     assert list(grouped["group_id"]) == ["1", "1", "1", "4"]
     assert list(grouped["group_size"]) == [2, 2, 2, 1]  # 札幌市 twice counts once
+
+
+@given(
+    arrays(
+        np.float32, st.tuples(st.integers(1, 40), st.just(3)), elements=st.floats(-1, 1, width=32)
+    ),
+    st.floats(0.5, 0.99),
+)
+def test_close_pairs_are_exactly_the_pairs_above_the_threshold(
+    vectors: np.ndarray, threshold: float
+) -> None:
+    vectors = np.vstack([vectors, np.ones((1, 3), dtype=np.float32)])  # never all zero rows
+    vectors[np.linalg.norm(vectors, axis=1) < 1e-3] = 1.0
+    unit = vectors.astype(np.float64)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    similarity = unit @ unit.T
+    graph = _close_pairs(vectors, threshold, chunk=7).toarray().astype(bool)
+    clear = np.abs(similarity - threshold) > 1e-4  # float32 rounding decides the rest
+    assert (graph == (similarity >= threshold))[clear].all()

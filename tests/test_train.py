@@ -23,7 +23,7 @@ from pipeline import tracking
 from pipeline.bundle import CONFIG_FILE, load_model
 from pipeline.config import Config, load_config
 from pipeline.encoder import embedder_for
-from pipeline.errors import PipelineError
+from pipeline.errors import InputFileError, PipelineError
 from pipeline.samples import SampleSet, load_samples
 from pipeline.suggest import Workspace, build_workspace, predict_batch
 from pipeline.train import (
@@ -300,3 +300,30 @@ def test_a_missing_review_store_is_an_error_not_an_empty_store(tmp_path: Path) -
     with pytest.raises(InputFileError, match=r"No review store at .*nope\.sqlite"):
         reviewed_opinions(str(tmp_path / "nope.sqlite"))
     assert not (tmp_path / "nope.sqlite").exists()
+
+
+@pytest.mark.slow
+def test_holdout_is_scored_through_score_export_and_judged(trained_model, tmp_path: Path) -> None:
+    """The hold-out drafts are new to the model (it learned from two sample drafts)."""
+    from pipeline.evaluate import metrics_of
+    from pipeline.train import evaluate_holdout
+
+    evaluation = evaluate_holdout(ROOT / "data" / "holdout", trained_model, tmp_path)
+    metrics = evaluation.metrics
+    assert metrics["n_opinions"] == 200 and metrics["n_missing_from_output"] == 0
+    assert (tmp_path / "opinions_r8_holdout_suggestions.parquet").exists()
+    recomputed = metrics_of(
+        evaluation.predictions, trained_model.config.suggest.described_threshold
+    )
+    assert all(metrics[k] == pytest.approx(v, nan_ok=True) for k, v in recomputed.items())
+    table = evaluation.baselines.set_index(["task", "method"])["score"]
+    assert metrics["category_macro_f1"] > table[("Judgement I macro-F1", "majority class")]
+    assert metrics["section_top1"] > table[("section top-1", "BM25 (Sudachi mode A)")]
+
+
+@pytest.mark.slow
+def test_holdout_folder_without_labels_is_named(trained_model, tmp_path: Path) -> None:
+    from pipeline.train import evaluate_holdout
+
+    with pytest.raises(InputFileError, match=r"labels\.jsonl"):
+        evaluate_holdout(tmp_path, trained_model, tmp_path / "out")
