@@ -92,7 +92,7 @@ class SuggestConfig:
     resolved_threshold: float = 0.86
     group_threshold: float = 0.93
     low_confidence: float = 0.6
-    chunk_size: int = 256
+    chunk_size: int = 1024
 
     def __post_init__(self) -> None:
         for name in (

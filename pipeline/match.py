@@ -3,7 +3,8 @@
 Every (opinion, section) pair gets a few scores that each see something the others miss: BM25 over
 Sudachi short-unit normalised forms (shared wording), dense query/passage cosine for the whole
 section and for its best sentence (paraphrase), and the parsed 該当箇所 hint (what the submitter
-says, which is often right and sometimes wrong). A small logistic regression learned from labelled
+says, which is often right and sometimes wrong: section numbers, a heading named in words such as
+「費用負担について」, or only a page, which says roughly where in the draft to look). A small logistic regression learned from labelled
 opinions fuses them, so the weight of the hint against the text is measured, not guessed.
 """
 
@@ -253,7 +254,8 @@ def _reciprocal_rank(values: np.ndarray) -> np.ndarray:
 
 
 _COLUMN = {name: i for i, name in enumerate(PAIR_FEATURES)}
-#: Characters per cited page when training data cites no pages (a dense A4 page of Japanese).
+#: Characters per cited page when the training data cites no pages: an assumption (roughly a
+#: printed A4 page of Japanese), used only until labelled opinions that cite pages teach it.
 DEFAULT_CHARS_PER_PAGE = 1000.0
 
 
