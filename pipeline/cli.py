@@ -263,11 +263,9 @@ def evaluate(
     import dataclasses
 
     from pipeline.config import load_config
-    from pipeline.encoder import embedder_for
     from pipeline.evaluate import leave_one_draft_out
     from pipeline.samples import load_samples
-    from pipeline.suggest import build_workspace
-    from pipeline.train import resolve, write_evaluation
+    from pipeline.train import resolve, samples_workspace, write_evaluation
 
     try:
         cfg = load_config()
@@ -282,14 +280,7 @@ def evaluate(
                     cfg, train=dataclasses.replace(cfg.train, samples_dir=str(samples))
                 )
             sample = load_samples(resolve(cfg.train.samples_dir))
-            embedder, _ = embedder_for(cfg.encoder.name_or_path, cache=cfg.encoder.cache)
-            workspace = build_workspace(
-                sample.drafts,
-                embedder,
-                resolved=sample.resolved,
-                match_mode=cfg.text.match_mode,
-                memoize=True,
-            )
+            workspace, _ = samples_workspace(cfg, sample)
             evaluation = leave_one_draft_out(sample.opinions, workspace, cfg)
         paths = write_evaluation(evaluation, out_dir)
     except PipelineError as exc:

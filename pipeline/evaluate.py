@@ -143,20 +143,24 @@ def leave_one_draft_out(
         baseline_rows.append(fold)
     predictions = pd.concat(frames, ignore_index=True)
     base = pd.concat(baseline_rows, ignore_index=True)
-    metrics = metrics_of(predictions, config.suggest.described_threshold)
-    metrics.update(_hint_breakdown(predictions))
-    table = _baseline_table(predictions, base, metrics)
+    return _judge(predictions, base, config.suggest.described_threshold)
+
+
+def _judge(pred: pd.DataFrame, base: pd.DataFrame, threshold: float, **extra: float) -> Evaluation:
+    """Metrics, baselines table, per-class report and confusion matrix of judged predictions."""
+    metrics = metrics_of(pred, threshold)
+    metrics.update(_hint_breakdown(pred))
+    metrics.update(extra)
+    table = _baseline_table(pred, base, metrics)
     report = classification_report(
-        predictions["gold_category"],
-        predictions["category"],
+        pred["gold_category"],
+        pred["category"],
         labels=list(CATEGORIES),
         output_dict=True,
         zero_division=0,
     )
-    confusion = confusion_matrix(
-        predictions["gold_category"], predictions["category"], labels=list(CATEGORIES)
-    )
-    return Evaluation(predictions, metrics, table, report, confusion)
+    confusion = confusion_matrix(pred["gold_category"], pred["category"], labels=list(CATEGORIES))
+    return Evaluation(pred, metrics, table, report, confusion)
 
 
 def default_variants(config: Config) -> dict[str, Callable[[], CategoryModel]]:
@@ -336,16 +340,4 @@ def evaluate_scored(
     base["bm25"] = _rank_by([p[0] for p in pairs], ids, "bm25_norm")
     base["dense"] = _rank_by([p[0] for p in pairs], ids, "dense_sentence")
     base["hint"] = [";".join(p[1][:3]) for p in pairs]
-    metrics = metrics_of(pred, threshold)
-    metrics.update(_hint_breakdown(pred))
-    metrics["n_missing_from_output"] = float(len(missing))
-    table = _baseline_table(pred, base, metrics)
-    report = classification_report(
-        pred["gold_category"],
-        pred["category"],
-        labels=list(CATEGORIES),
-        output_dict=True,
-        zero_division=0,
-    )
-    confusion = confusion_matrix(pred["gold_category"], pred["category"], labels=list(CATEGORIES))
-    return Evaluation(pred, metrics, table, report, confusion)
+    return _judge(pred, base, threshold, n_missing_from_output=float(len(missing)))

@@ -33,7 +33,14 @@ from pipeline.errors import InputFileError, InputSchemaError, PipelineError
 from pipeline.evaluate import Evaluation, confusion_figure, leave_one_draft_out
 from pipeline.samples import SampleSet, load_samples
 from pipeline.schema import CATEGORIES, OPINION_COLUMNS, Draft, Section
-from pipeline.suggest import TriageModel, assign_groups, build_workspace, fit_triage, predict_batch
+from pipeline.suggest import (
+    TriageModel,
+    Workspace,
+    assign_groups,
+    build_workspace,
+    fit_triage,
+    predict_batch,
+)
 
 #: Files of an evaluation folder (``write_evaluation``), by role.
 EVALUATION_FILES = {
@@ -347,9 +354,13 @@ def data_fingerprint(samples: SampleSet) -> str:
 # --- fitting ------------------------------------------------------------------------------------
 
 
-def _fit(
-    config: Config, samples: SampleSet, *, evaluate: bool, progress: bool
-) -> tuple[TriageModel, Evaluation | None]:
+def samples_workspace(
+    config: Config, samples: SampleSet, *, progress: bool = False
+) -> tuple[Workspace, str]:
+    """The encoder and a memoizing workspace over the samples' drafts (training refits often).
+
+    Returns the workspace and the encoder's id.
+    """
     embedder, encoder_id = embedder_for(
         config.encoder.name_or_path,
         cache=config.encoder.cache,
@@ -363,6 +374,13 @@ def _fit(
         match_mode=config.text.match_mode,
         memoize=True,
     )
+    return workspace, encoder_id
+
+
+def _fit(
+    config: Config, samples: SampleSet, *, evaluate: bool, progress: bool
+) -> tuple[TriageModel, Evaluation | None]:
+    workspace, encoder_id = samples_workspace(config, samples, progress=progress)
     evaluation = (
         leave_one_draft_out(samples.opinions, workspace, config, progress=progress)
         if evaluate
