@@ -9,7 +9,8 @@ each text, so no two texts are equal and neither the embedding cache nor de-dupl
 flatter the first pass. Each measurement runs in its own subprocess, so peak RSS is its own:
 
 - ``raw encoder``: sentence-transformers ``encode(prompt_name="query")`` on the first 1,000 texts,
-  measured first and last; ratios are to the mean of the two;
+  run just before each scoring run; each ratio is to the raw run next to it (the VM's speed
+  drifts by 20% and more within minutes);
 - ``score N (cold)``: ``score_export`` with an empty embedding cache (everything computed,
   including indexing the six drafts and the resolved points);
 - ``score N (drafts indexed)``: opinions cold, but the drafts and resolved points already in the
@@ -143,35 +144,41 @@ def main() -> None:
         return
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"}
     results = []
-    with tempfile.TemporaryDirectory() as workdir:
-        # The raw encoder first and last: on a shared machine its rate drifts by 10–20% within
-        # minutes, so the ratios use the mean of the two.
-        plan = (
-            [("raw", 1000)]
-            + [(kind, n) for n in args.sizes for kind in ("cold", "indexed", "cached")]
-            + [("raw", 1000)]
+
+    def run(kind: str, n: int, workdir: str) -> dict:
+        output = subprocess.run(
+            [sys.executable, __file__, "--child", kind, str(n), workdir],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         )
-        for kind, n in plan:
-            output = subprocess.run(
-                [sys.executable, __file__, "--child", kind, str(n), workdir],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            record = json.loads(output.stdout.strip().splitlines()[-1])
-            results.append(record)
-            print(
-                f"{kind:>6} n={n:>6}: {record['per_second']:8.1f} opinions/s, peak RSS {record['peak_rss_gb']:.2f} GB",
-                flush=True,
-            )
-    raw = (results[0]["per_second"] + results[-1]["per_second"]) / 2
+        return json.loads(output.stdout.strip().splitlines()[-1])
+
+    with tempfile.TemporaryDirectory() as workdir:
+        # This VM's speed drifts by 20% and more within minutes (its host is shared), so every
+        # scoring run is paired with a raw-encoder run just before it and compared to that.
+        for n in args.sizes:
+            for kind in ("cold", "indexed", "cached"):
+                raw = run("raw", 1000, workdir)
+                record = run(kind, n, workdir)
+                record["raw_per_second"] = raw["per_second"]
+                record["ratio"] = record["per_second"] / raw["per_second"]
+                results.append(record)
+                print(
+                    f"{kind:>7} n={n:>6}: {record['per_second']:8.1f} opinions/s "
+                    f"({record['ratio']:.2f}× the raw encoder's {raw['per_second']:.1f}/s just before), "
+                    f"peak RSS {record['peak_rss_gb']:.2f} GB (raw {raw['peak_rss_gb']:.2f})",
+                    flush=True,
+                )
     print(
-        "\n| run | opinions | opinions/s | × raw encoder | peak RSS (GB) |\n|---|---|---|---|---|"
+        "\n| run | opinions | opinions/s | raw encoder just before (/s) | × raw | peak RSS (GB) |"
+        "\n|---|---|---|---|---|---|"
     )
     for r in results:
         print(
-            f"| {r['kind']} | {r['n']} | {r['per_second']:.1f} | {r['per_second'] / raw:.2f} | {r['peak_rss_gb']:.2f} |"
+            f"| {r['kind']} | {r['n']} | {r['per_second']:.1f} | {r['raw_per_second']:.1f} | "
+            f"{r['ratio']:.2f} | {r['peak_rss_gb']:.2f} |"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
