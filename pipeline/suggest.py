@@ -524,8 +524,8 @@ def assign_groups(
     cosine is at least ``threshold``; groups are the connected components. (Cosine alone chains
     whole topics together: e5 puts most opinions on one draft above 0.9.) On the samples this
     gives groups of 2–5 whose members mostly share their gold labels. Memory grows with the
-    number of close pairs (rows are compared a block at a time). ``group_id`` is the group's first opinion id;
-    ``group_size`` counts distinct municipalities (or opinions without one).
+    number of close pairs (rows are compared a block at a time). ``group_id`` is the group's
+    first opinion id; ``group_size`` counts distinct municipalities (or opinions without one).
     """
     ids = suggestions["opinion_id"].astype(str).to_numpy()
     municipalities = (

@@ -30,9 +30,10 @@ from pipeline.bundle import load_model, save_model
 from pipeline.config import PROJECT_ROOT, Config, load_config
 from pipeline.encoder import embedder_for
 from pipeline.errors import InputFileError, InputSchemaError, PipelineError
-from pipeline.evaluate import Evaluation, confusion_figure, leave_one_draft_out
-from pipeline.samples import SampleSet, load_samples
+from pipeline.evaluate import Evaluation, confusion_figure, evaluate_scored, leave_one_draft_out
+from pipeline.samples import SampleSet, draft_files, export_files, load_samples
 from pipeline.schema import CATEGORIES, OPINION_COLUMNS, Draft, Section
+from pipeline.score import score_export
 from pipeline.suggest import (
     TriageModel,
     Workspace,
@@ -751,10 +752,6 @@ def evaluate_holdout(
     drafts and resolved points with the row cache off, so nothing is reused from earlier runs;
     the suggestions are kept in ``out_dir`` next to the metrics.
     """
-    from pipeline.evaluate import evaluate_scored
-    from pipeline.samples import draft_files, export_files
-    from pipeline.score import score_export
-
     holdout_dir = Path(holdout_dir)
     labels = holdout_dir / "labels.jsonl"
     if not labels.exists() or not export_files(holdout_dir):
