@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 import pandas as pd
@@ -67,55 +68,26 @@ def test_interrupted_run_resumes_without_rescoring(
         if number == 0:
             raise KeyboardInterrupt
 
+    # the same export, draft, model and chunk size every time; only output, cache and hook vary
+    run = functools.partial(
+        score_export,
+        export,
+        [DRAFT],
+        model=trained_model,
+        embedder=embedder,
+        chunk_size=5,
+        progress=False,
+    )
     with pytest.raises(KeyboardInterrupt):
-        score_export(
-            export,
-            [DRAFT],
-            out,
-            trained_model,
-            embedder,
-            chunk_size=5,
-            cache=cache,
-            progress=False,
-            on_chunk=stop_after_first,
-        )
+        run(out, cache=cache, on_chunk=stop_after_first)
     assert not out.exists()
     scored_again: list[int] = []
-    resumed = score_export(
-        export,
-        [DRAFT],
-        out,
-        trained_model,
-        embedder,
-        chunk_size=5,
-        cache=cache,
-        progress=False,
-        on_chunk=scored_again.append,
-    )
+    resumed = run(out, cache=cache, on_chunk=scored_again.append)
     assert resumed.reused_rows == 5 and scored_again == [0, 1]  # 7 rows left: two chunks
-    fresh = score_export(
-        export,
-        [DRAFT],
-        tmp_path / "fresh.parquet",
-        trained_model,
-        embedder,
-        chunk_size=5,
-        cache=False,
-        progress=False,
-    )
+    fresh = run(tmp_path / "fresh.parquet", cache=False)
     assert fresh.reused_rows == 0
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(tmp_path / "fresh.parquet"))
-    again = score_export(
-        export,
-        [DRAFT],
-        tmp_path / "again.parquet",
-        trained_model,
-        embedder,
-        chunk_size=5,
-        cache=cache,
-        progress=False,
-        on_chunk=scored_again.append,
-    )
+    again = run(tmp_path / "again.parquet", cache=cache, on_chunk=scored_again.append)
     assert again.reused_rows == 12 and scored_again == [0, 1]  # nothing scored the third time
 
 
