@@ -34,7 +34,7 @@ _HEADING_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     ("paren", re.compile(r"^[(（]([0-9０-９]{1,2})[)）]" + _SPACE + r"*(.*)$")),
     ("circled", re.compile(r"^([" + CIRCLED + r"])" + _SPACE + r"*(.*)$")),
-    ("kana", re.compile(r"^[(（]([" + KANA + r"])[)）]" + _SPACE + r"*(.*)$")),
+    ("kana_paren", re.compile(r"^[(（]([" + KANA + r"])[)）]" + _SPACE + r"*(.*)$")),
     ("kana", re.compile(r"^([" + KANA + r"])(?:" + _SPACE + r"+|[.．、])(.*)$")),
 )
 _MARKDOWN_MARK = re.compile(r"^\s*#{1,6}\s*")
@@ -80,6 +80,8 @@ def parse_heading(line: str) -> Heading | None:
             token = str(_number(raw))
         elif kind == "paren":
             token = f"({_number(raw)})"
+        elif kind == "kana_paren":  # 「(ア)」 keeps its brackets, as 「(2)」 does (DATA_FORMATS §2)
+            kind, token = "kana", f"({raw})"
         else:
             token = raw
         return Heading(kind, token, title)
@@ -263,7 +265,7 @@ def _hint_tokens(part: str) -> list[str]:
             tokens.append(circled)
         elif kana_paren or kana:
             if tokens:  # a lone katakana is only a level-4 number after other numbering
-                tokens.append(kana_paren or kana)
+                tokens.append(f"({kana_paren})" if kana_paren else kana)
         elif digits:
             # a plain number after "(2)" is the ① level written without its circle (or NFKC'd)
             number = int(digits)
@@ -342,19 +344,32 @@ def location_words_text(hint: str) -> str:
     return re.sub(r"[\s.,、。・()（）]+", " ", text).strip()
 
 
+_BRACKETED_KANA = re.compile(r"\(([" + KANA + r"])\)")
+
+
+def _kana_key(section_id: str) -> str:
+    """A section id with brackets dropped around katakana: 「4.(1).②.(ア)」 → 「4.(1).②.ア」."""
+    return _BRACKETED_KANA.sub(r"\1", section_id)
+
+
 def resolve_location(hint: str, draft: Draft) -> list[str]:
     """Section ids of ``draft`` that a 該当箇所 string points to (empty when none exist).
 
     An exact id wins; otherwise an id that ends with the reference (a chapter left out), so
-    「３（２）」 finds ``2.3.(2)`` in a draft with chapters.
+    「３（２）」 finds ``2.3.(2)`` in a draft with chapters. Katakana match with or without
+    brackets: submitters write 「②ア」 for a heading 「(ア)」 and the reverse.
     """
     existing = draft.section_ids()
+    keys = [_kana_key(s) for s in existing]
     found: list[str] = []
     for candidate in parse_location(hint):
+        key = _kana_key(candidate)
         if candidate in existing:
             matches = [candidate]
+        elif key in keys:
+            matches = [existing[keys.index(key)]]
         else:
-            matches = [s for s in existing if s.endswith("." + candidate)]
+            matches = [s for s, k in zip(existing, keys, strict=True) if k.endswith("." + key)]
         for match in matches:
             if match not in found:
                 found.append(match)

@@ -21,6 +21,7 @@ from pipeline.ingest import check_digit, read_opinions
 from pipeline.schema import CATEGORIES, EXCLUSIONS, Draft
 
 LABEL_FILE = "labels.jsonl"
+SECOND_LABEL_FILE = "agreement/second_labels.jsonl"
 RESOLVED_FILE = "resolved_points.csv"
 DRAFTS_DIR = "drafts"
 
@@ -86,23 +87,18 @@ def load_samples(samples_dir: str | Path) -> SampleSet:
     return SampleSet(merged, drafts, resolved, problems)
 
 
-def check_samples(samples_dir: str | Path) -> tuple[list[str], dict[str, object]]:
-    """Every rule of ANNOTATION_GUIDE.md and DATA_FORMATS.md the labels must keep.
-
-    Returns (problems, summary). An empty problem list means the set is valid.
-    """
-    samples_dir = Path(samples_dir)
-    sample = load_samples(samples_dir)
-    problems = list(sample.problems)
-    sections = {d.draft_id: set(d.section_ids()) for d in sample.drafts}
-    resolved_ids = dict(
-        zip(sample.resolved["resolved_id"], sample.resolved["draft_id"], strict=True)
-    )
-    labels = read_labels(samples_dir / LABEL_FILE)
+def _label_problems(
+    name: str,
+    labels: list[dict],
+    sections: dict[str, set[str]],
+    resolved_ids: dict[str, str],
+    exported: set[str],
+) -> list[str]:
+    """What breaks the guide's rules in one label file (first or second labels)."""
+    problems: list[str] = []
     seen: set[str] = set()
-    exported = set(sample.opinions["opinion_id"])
     for record in labels:
-        where = f"{LABEL_FILE}: line {record['_line']} ({record.get('opinion_id')})"
+        where = f"{name}: line {record['_line']} ({record.get('opinion_id')})"
         opinion_id = record.get("opinion_id")
         if opinion_id in seen:
             problems.append(f"{where}: duplicate opinion_id")
@@ -144,6 +140,28 @@ def check_samples(samples_dir: str | Path) -> tuple[list[str], dict[str, object]
                 problems.append(
                     f"{where}: resolved point {resolved_id!r} is not listed for {draft_id}"
                 )
+    return problems
+
+
+def check_samples(samples_dir: str | Path) -> tuple[list[str], dict[str, object]]:
+    """Every rule of ANNOTATION_GUIDE.md and DATA_FORMATS.md the labels must keep.
+
+    Returns (problems, summary). An empty problem list means the set is valid.
+    """
+    samples_dir = Path(samples_dir)
+    sample = load_samples(samples_dir)
+    problems = list(sample.problems)
+    sections = {d.draft_id: set(d.section_ids()) for d in sample.drafts}
+    resolved_ids = dict(
+        zip(sample.resolved["resolved_id"], sample.resolved["draft_id"], strict=True)
+    )
+    labels = read_labels(samples_dir / LABEL_FILE)
+    exported = set(sample.opinions["opinion_id"])
+    problems += _label_problems(LABEL_FILE, labels, sections, resolved_ids, exported)
+    seen = {record.get("opinion_id") for record in labels}
+    if (samples_dir / SECOND_LABEL_FILE).exists():
+        second = read_labels(samples_dir / SECOND_LABEL_FILE)
+        problems += _label_problems(SECOND_LABEL_FILE, second, sections, resolved_ids, exported)
     for code in sample.opinions["municipality_code"].dropna():
         if code and check_digit(code[:5]) != code[5]:
             problems.append(f"municipality code {code}: wrong check digit")

@@ -1,11 +1,13 @@
 """Agreement between the first labels (labels.jsonl) and the blind second labels.
 
-Run: .venv/bin/python scripts/agreement.py  (prints a Markdown table and the disagreements)
+Run: .venv/bin/python scripts/agreement.py [DIR]  (DIR: data/samples by default, or data/holdout;
+prints a Markdown table and the disagreements)
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from sklearn.metrics import cohen_kappa_score
@@ -20,11 +22,9 @@ def read(path: Path) -> dict[str, dict]:
     return {r["opinion_id"]: r for r in rows}
 
 
-def main(
-    second: Path = SAMPLES / "agreement" / "second_labels.jsonl",
-    first: Path = SAMPLES / "labels.jsonl",
-) -> None:
-    a, b = read(first), read(second)
+def main(directory: Path = SAMPLES) -> None:
+    a = read(directory / "labels.jsonl")
+    b = read(directory / "agreement" / "second_labels.jsonl")
     ids = sorted(b)
     cat_a = [a[i]["category"] for i in ids]
     cat_b = [b[i]["category"] for i in ids]
@@ -86,4 +86,4 @@ def main(
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else SAMPLES)

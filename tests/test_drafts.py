@@ -82,8 +82,8 @@ FULLWIDTH_CHAPTER_DRAFT = """\
         ("①　使用料", "circled", "①", "使用料"),
         ("⑳ 雑則", "circled", "⑳", "雑則"),
         ("ア　証明書", "kana", "ア", "証明書"),
-        ("(イ) 許認可", "kana", "イ", "許認可"),
-        ("（ウ）その他", "kana", "ウ", "その他"),
+        ("(イ) 許認可", "kana", "(イ)", "許認可"),
+        ("（ウ）その他", "kana", "(ウ)", "その他"),
     ],
 )
 def test_heading_forms(line: str, kind: str, token: str, title: str) -> None:
@@ -213,6 +213,7 @@ def test_draft_without_numbering_is_refused(tmp_path: Path) -> None:
         ("第2章３．（２）", ["2.3.(2)"]),
         ("3(2)②、③", ["3.(2).②", "3.(2).③"]),
         ("２（１）ア", ["2.(1).ア"]),
+        ("4(1)②(イ)", ["4.(1).②.(イ)"]),
         ("p.4　４（３）②", ["4.(3).②"]),
         ("4.(1)・4.(2)", ["4.(1)", "4.(2)"]),
         ("アクセスについて", []),
@@ -232,6 +233,28 @@ def test_resolve_location_finds_ids_that_exist() -> None:
     assert resolve_location("第2章１．（２）", draft) == ["2.1.(2)"]
     assert resolve_location("１（２）①", draft) == ["2.1.(2).①"]  # chapter left out
     assert resolve_location("5.(9)", draft) == []
+
+
+def test_bracketed_katakana_keep_their_brackets_and_match_either_way() -> None:
+    from pipeline.schema import Draft
+
+    _, sections = sections_from_lines(
+        [
+            "# 1. 総論",
+            "## (1) 手続",
+            "### ① 送付",
+            "#### (ア) 知事への送付",
+            "本文。",
+            "#### (イ) 協議",
+            "本文。",
+        ],
+        "nouchi",
+    )
+    draft = Draft("nouchi", "", tuple(sections))
+    assert draft.section_ids()[-2:] == ["1.(1).①.(ア)", "1.(1).①.(イ)"]
+    assert resolve_location("1(1)①(イ)", draft) == ["1.(1).①.(イ)"]
+    assert resolve_location("１（１）①イ", draft) == ["1.(1).①.(イ)"]  # brackets left out
+    assert resolve_location("(1)①ア", draft) == ["1.(1).①.(ア)"]  # chapter left out too
 
 
 def test_resolved_points_from_markdown_and_csv(tmp_path: Path) -> None:
