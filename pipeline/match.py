@@ -4,8 +4,12 @@ Every (opinion, section) pair gets a few scores that each see something the othe
 Sudachi short-unit normalised forms (shared wording), dense query/passage cosine for the whole
 section and for its best sentence (paraphrase), and the parsed 該当箇所 hint (what the submitter
 says, which is often right and sometimes wrong: section numbers, a heading named in words such as
-「費用負担について」, or only a page, which says roughly where in the draft to look). A small logistic regression learned from labelled
-opinions fuses them, so the weight of the hint against the text is measured, not guessed.
+「費用負担について」, or only a page, which says roughly where in the draft to look), and BM25 over
+each section *expanded with the words of the other opinions in the export that cite it*: opinions
+resemble opinions far more than they resemble a draft's prose, so a submitter who cites no section
+is placed by what those who do cite one wrote (see :func:`citation_index`). A small logistic
+regression learned from labelled opinions fuses them, so the weight of the hint against the text
+is measured, not guessed.
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ PAIR_FEATURES: tuple[str, ...] = (
     "page",
     "char_start",
     "char_end",
+    "cited_bm25_log",
+    "cited_bm25_z",
 )
 #: Columns of PAIR_FEATURES that reach the logistic regression only through the page distance.
 RAW_PAGE_COLUMNS = ("page", "char_start", "char_end")
@@ -75,6 +81,8 @@ class DraftIndex:
     section_words: list[set[str]]
     heading_words: list[set[str]]
     bm25: bm25s.BM25
+    #: Sudachi forms of each section's heading path and text (the documents of ``bm25``).
+    passage_tokens: list[list[str]]
     is_leaf: np.ndarray
     level: np.ndarray
     char_start: np.ndarray
@@ -136,11 +144,32 @@ def index_draft(draft: Draft, embedder: Embedder, *, match_mode: str = "A") -> D
         section_words=[set(content_words(p, mode="C")) for p in passages],
         heading_words=[set(content_words(p, mode="C")) for p in paths],
         bm25=bm25,
+        passage_tokens=corpus,
         is_leaf=np.array([s.is_leaf for s in sections], dtype=float),
         level=np.array([s.level for s in sections], dtype=float),
         char_start=char_end - lengths,
         char_end=char_end,
     )
+
+
+def citation_index(index: DraftIndex, cited: Sequence[tuple[str, Sequence[str]]]) -> bm25s.BM25:
+    """BM25 over each section's passage plus the words of the opinions that cite only it.
+
+    ``cited`` holds (section id, Sudachi forms) of every opinion in the export whose 該当箇所
+    resolves to exactly one section. Submitters who raise the same point mostly cite the same
+    section and use the same words (「紙の申請」「経過措置」), words the draft itself may never use
+    when the point is one it omits. Leave-one-draft-out on the samples: section top-1 0.837 →
+    0.867, top-3 0.947 → 0.966; with only a fifth of the opinions per draft, 0.830 → 0.848. The
+    opinion's own words count too (leaving them out scored no better and needs an index per
+    opinion); a wrong citation adds noise the ranker weighs like any other feature.
+    """
+    documents = [list(tokens) for tokens in index.passage_tokens]
+    position = {section_id: i for i, section_id in enumerate(index.section_ids)}
+    for section_id, tokens in cited:
+        documents[position[section_id]].extend(tokens)
+    bm25 = bm25s.BM25()
+    bm25.index([d or ["_"] for d in documents], show_progress=False)
+    return bm25
 
 
 def _relation(section_id: str, hint_ids: Sequence[str]) -> tuple[float, float, float, float]:
@@ -188,11 +217,14 @@ def opinion_views(
     ]
 
 
-def pair_features(view: OpinionView, index: DraftIndex) -> tuple[np.ndarray, list[str]]:
+def pair_features(
+    view: OpinionView, index: DraftIndex, citations: bm25s.BM25 | None = None
+) -> tuple[np.ndarray, list[str]]:
     """Features of every section of ``index`` for one opinion (rows follow ``section_ids``).
 
     The first columns are :data:`PAIR_FEATURES`; the rest are the element-wise product of the
-    opinion's vector and the section's heading-path vector.
+    opinion's vector and the section's heading-path vector. ``citations`` is the draft's
+    :func:`citation_index` for the export at hand (without one, no section is expanded).
 
     Returns the matrix and the section ids the 該当箇所 hint resolved to.
     """
@@ -200,6 +232,7 @@ def pair_features(view: OpinionView, index: DraftIndex) -> tuple[np.ndarray, lis
     dense_section = index.section_vectors @ view.vector
     dense_sentence = np.array([float(np.max(v @ view.vector)) for v in index.sentence_vectors])
     bm25 = index.bm25.get_scores(view.tokens) if view.tokens else np.zeros(n)
+    cited = (citations or index.bm25).get_scores(view.tokens) if view.tokens else np.zeros(n)
     bm25_max = float(bm25.max()) if n else 0.0
     hint_ids = resolve_location(view.location, index.draft) if view.location else []
     relations = np.array([_relation(sid, hint_ids) for sid in index.section_ids]).reshape(n, 4)
@@ -234,6 +267,8 @@ def pair_features(view: OpinionView, index: DraftIndex) -> tuple[np.ndarray, lis
             np.full(n, float(view.page or 0)),
             index.char_start,
             index.char_end,
+            np.log1p(cited),
+            _z(cited),
         ]
     )
     # What the opinion and each heading share, dimension by dimension: lets the ranker learn that

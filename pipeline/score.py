@@ -2,7 +2,8 @@
 
 Every suggestion row is stored as soon as its chunk is scored, in a small SQLite cache keyed by
 the *job* (model version, encoder, drafts, resolved points, settings) and the *opinion* (all its
-fields). So an interrupted run (Ctrl-C, a closed laptop) continues where it stopped when the same
+fields, and a fingerprint of the export's other opinions on the same draft that cite a section:
+section matching learns from them, see ``pipeline.match.citation_index``). So an interrupted run (Ctrl-C, a closed laptop) continues where it stopped when the same
 command is run again, and re-scoring an export — or another export that repeats opinions — costs
 only a lookup. Change the model, a draft or the resolved points and the job key changes: old rows
 are never mixed in.
@@ -33,7 +34,14 @@ from pipeline.schema import (
     Draft,
     RowError,
 )
-from pipeline.suggest import TriageModel, Workspace, assign_groups, build_workspace, predict_batch
+from pipeline.suggest import (
+    TriageModel,
+    Workspace,
+    assign_groups,
+    build_workspace,
+    citation_digests,
+    predict_batch,
+)
 from pipeline.tables import write_table
 
 DEFAULT_CACHE = PROJECT_ROOT / ".cache" / "suggestions.sqlite"
@@ -103,8 +111,10 @@ def job_key(model: TriageModel, inputs: Sequence[Path]) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-def opinion_key(record: dict[str, Any]) -> str:
+def opinion_key(record: dict[str, Any], context: str = "") -> str:
+    """The opinion's fields and ``context``: the citation digest of its draft in this export."""
     values = {c: ("" if pd.isna(record.get(c)) else str(record.get(c))) for c in OPINION_COLUMNS}
+    values["_citations"] = context
     return hashlib.sha256(
         json.dumps(values, sort_keys=True, ensure_ascii=False).encode()
     ).hexdigest()
@@ -157,7 +167,10 @@ def score_export(
         inputs.append(Path(resolved_path))
     size = chunk_size or model.config.suggest.chunk_size
     opinions = ingest.opinions.reset_index(drop=True)
-    keys = [opinion_key(r) for r in opinions.to_dict("records")]
+    digests = citation_digests(opinions) if len(opinions) else {}
+    keys = [
+        opinion_key(r, digests.get(str(r["draft_id"]), "")) for r in opinions.to_dict("records")
+    ]
     job = job_key(model, inputs)
     store = SuggestionCache(None if cache is True else cache) if cache is not False else None
     try:
@@ -178,7 +191,8 @@ def score_export(
                     workspace = build_workspace(
                         drafts, embedder, resolved=resolved, match_mode=model.config.text.match_mode
                     )
-                scored = predict_batch(model, opinions.iloc[positions], workspace)
+                    workspace.cite(opinions)  # the whole export, so chunks cannot change a row
+                scored = predict_batch(model, opinions.iloc[positions], workspace, cite=False)
                 fresh = [
                     (keys[i], _plain(r))
                     for i, r in zip(positions, scored.to_dict("records"), strict=True)

@@ -11,6 +11,7 @@ draft.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from sklearn.model_selection import GroupKFold
 
 from pipeline.classify import CategoryModel, DescribedModel
 from pipeline.config import Config
+from pipeline.drafts import resolve_location
 from pipeline.errors import InputSchemaError
 from pipeline.flowchart import suggested_verdict
 from pipeline.match import (
@@ -35,6 +37,7 @@ from pipeline.match import (
     SectionMatch,
     SectionRanker,
     best_sections,
+    citation_index,
     closest_resolved,
     index_draft,
     index_resolved,
@@ -48,7 +51,7 @@ from pipeline.schema import (
     SUGGESTION_EXTRA_COLUMNS,
     Draft,
 )
-from pipeline.text import normalized_forms
+from pipeline.text import content_words, normalized_forms
 
 REQUIRES = ("opinion_id", "draft_id", "text")
 ASSIGNS = SUGGESTION_COLUMNS + SUGGESTION_EXTRA_COLUMNS
@@ -66,31 +69,87 @@ _I = {name: i for i, name in enumerate(PAIR_FEATURES)}
 # --- the per-batch workspace --------------------------------------------------------------------
 
 
+def _locations(frame: pd.DataFrame) -> list[str]:
+    return [
+        str(x) if isinstance(x, str) else ""
+        for x in frame.get("location", pd.Series([""] * len(frame)))
+    ]
+
+
+def citation_digests(frame: pd.DataFrame) -> dict[str, str]:
+    """Per draft, a fingerprint of what its citation index is built from (the export's opinions
+    that give a 該当箇所): a suggestion depends on them, so cached rows are keyed by it."""
+    cited: dict[str, list[str]] = {}
+    for draft_id, location, text in zip(
+        frame["draft_id"].astype(str), _locations(frame), frame["text"].astype(str), strict=True
+    ):
+        cited.setdefault(draft_id, [])
+        if location.strip():
+            cited[draft_id].append(f"{location}\0{text}")
+    return {
+        draft_id: hashlib.sha256("\0\0".join(sorted(rows)).encode()).hexdigest()
+        for draft_id, rows in cited.items()
+    }
+
+
 @dataclass
 class Workspace:
-    """Indexes of the drafts and resolved points in play, built once per scoring run."""
+    """Indexes of the drafts and resolved points in play, built once per scoring run, and the
+    citation indexes of the export being scored (:meth:`cite`)."""
 
     embedder: Embedder
     drafts: dict[str, DraftIndex]
     resolved: dict[str, ResolvedIndex] = field(default_factory=dict)
     match_mode: str = "A"
-    #: Pair features and Sudachi forms per (draft, text, location): training refits the ranker on
-    #: several folds, and a resumed or repeated run sees the same opinions again.
-    _pairs: dict[tuple[str, str, str], tuple[np.ndarray, list[str]]] = field(default_factory=dict)
+    #: Pair features and Sudachi forms per (draft, citations, text, location): training refits the
+    #: ranker on several folds, and a resumed or repeated run sees the same opinions again.
+    _pairs: dict[tuple[str, str, str, str], tuple[np.ndarray, list[str]]] = field(
+        default_factory=dict
+    )
     _forms: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    #: Per draft, the citation index of the export's opinions and its :func:`citation_digests`.
+    citations: dict[str, Any] = field(default_factory=dict)
+    _cited: dict[str, str] = field(default_factory=dict)
 
     #: Keep the two caches above; training turns it on, batch scoring leaves it off so memory
     #: stays flat however many opinions an export holds.
     memoize: bool = False
 
+    def cite(self, frame: pd.DataFrame) -> None:
+        """Build each draft's :func:`~pipeline.match.citation_index` from ``frame``'s opinions
+        (drafts ``frame`` does not mention keep theirs; an unchanged set is not rebuilt).
+
+        Scoring in chunks calls it once with the *whole* export, so every chunk sees the same
+        citations and a row does not depend on where the chunks were cut.
+        """
+        digests = citation_digests(frame)
+        todo = {
+            d for d, digest in digests.items() if d in self.drafts and self._cited.get(d) != digest
+        }
+        if not todo:
+            return
+        cited: dict[str, list[tuple[str, list[str]]]] = {d: [] for d in todo}
+        for draft_id, location, text in zip(
+            frame["draft_id"].astype(str), _locations(frame), frame["text"].astype(str), strict=True
+        ):
+            if draft_id not in todo or not location.strip():
+                continue
+            hint_ids = resolve_location(location, self.drafts[draft_id].draft)
+            if len(hint_ids) == 1:
+                cited[draft_id].append((hint_ids[0], content_words(text, mode=self.match_mode)))
+        for draft_id in todo:
+            self.citations[draft_id] = citation_index(self.drafts[draft_id], cited[draft_id])
+            self._cited[draft_id] = digests[draft_id]
+
     def pair_features(
         self, view: OpinionView, draft_id: str, text: str
     ) -> tuple[np.ndarray, list[str]]:
+        citations = self.citations.get(draft_id)
         if not self.memoize:
-            return pair_features(view, self.drafts[draft_id])
-        key = (draft_id, text, view.location)
+            return pair_features(view, self.drafts[draft_id], citations)
+        key = (draft_id, self._cited.get(draft_id, ""), text, view.location)
         if key not in self._pairs:
-            self._pairs[key] = pair_features(view, self.drafts[draft_id])
+            self._pairs[key] = pair_features(view, self.drafts[draft_id], citations)
         return self._pairs[key]
 
     def forms(self, text: str, mode: str) -> list[str]:
@@ -137,10 +196,7 @@ def _check(frame: pd.DataFrame, workspace: Workspace) -> None:
 
 def views_of(frame: pd.DataFrame, workspace: Workspace) -> tuple[list[OpinionView], np.ndarray]:
     texts = [str(t) for t in frame["text"]]
-    locations = [
-        str(x) if isinstance(x, str) else ""
-        for x in frame.get("location", pd.Series([""] * len(frame)))
-    ]
+    locations = _locations(frame)
     vectors = workspace.embedder(texts, "query")
     return opinion_views(texts, locations, vectors, match_mode=workspace.match_mode), vectors
 
@@ -211,8 +267,15 @@ def batch_features(
     feature_mode: str = "C",
     views: list[OpinionView] | None = None,
     vectors: np.ndarray | None = None,
+    cite: bool = True,
 ) -> BatchFeatures:
-    """Match every opinion and build the category and Judgement II feature frames."""
+    """Match every opinion and build the category and Judgement II feature frames.
+
+    ``cite``: first build the drafts' citation indexes from ``frame`` (:meth:`Workspace.cite`);
+    pass False when ``frame`` is a part of an export the workspace was already cited with.
+    """
+    if cite:
+        workspace.cite(frame)
     if views is None or vectors is None:
         views, vectors = views_of(frame, workspace)
     matches: list[SectionMatch] = []
@@ -332,6 +395,7 @@ def fit_triage(
     """
     _check(labelled, workspace)
     frame = labelled.reset_index(drop=True)
+    workspace.cite(frame)
     views, vectors = views_of(frame, workspace)
     X, y, rows = _pair_training_set(frame, views, workspace)
     ranker = SectionRanker(
@@ -361,6 +425,7 @@ def fit_triage(
                 feature_mode=config.text.feature_mode,
                 views=[views[i] for i in test_idx],
                 vectors=vectors[test_idx],
+                cite=False,
             )
             category_parts.append(part.category)
             described_parts.append(part.described)
@@ -375,6 +440,7 @@ def fit_triage(
             feature_mode=config.text.feature_mode,
             views=views,
             vectors=vectors,
+            cite=False,
         )
         category_X, described_X = full.category, full.described
 
@@ -436,16 +502,24 @@ def _priority(
     return level, "・".join(reasons)
 
 
-def predict_batch(model: TriageModel, frame: pd.DataFrame, workspace: Workspace) -> pd.DataFrame:
+def predict_batch(
+    model: TriageModel, frame: pd.DataFrame, workspace: Workspace, *, cite: bool = True
+) -> pd.DataFrame:
     """Suggestion rows (DATA_FORMATS.md §4 plus review columns) for a batch of opinions.
 
     ``group_id``/``group_size`` are filled per batch here; :func:`assign_groups` redoes them over a
-    whole export once all chunks are scored.
+    whole export once all chunks are scored. ``cite=False``: ``frame`` is a chunk of an export
+    the workspace was already cited with (see :meth:`Workspace.cite`).
     """
     _check(frame, workspace)
     cfg = model.config
     features = batch_features(
-        frame, workspace, model.ranker, top_k=cfg.match.top_k, feature_mode=cfg.text.feature_mode
+        frame,
+        workspace,
+        model.ranker,
+        top_k=cfg.match.top_k,
+        feature_mode=cfg.text.feature_mode,
+        cite=cite,
     )
     return suggestions_from_features(model, frame, features)
 

@@ -91,6 +91,50 @@ def test_interrupted_run_resumes_without_rescoring(
     assert again.reused_rows == 12 and scored_again == [0, 1]  # nothing scored the third time
 
 
+def test_rows_do_not_depend_on_where_the_chunks_are_cut(
+    export: Path, trained_model, embedder, tmp_path: Path
+) -> None:
+    run = functools.partial(
+        score_export,
+        export,
+        [DRAFT],
+        model=trained_model,
+        embedder=embedder,
+        cache=False,
+        progress=False,
+    )
+    run(tmp_path / "chunks.parquet", chunk_size=4)
+    run(tmp_path / "whole.parquet", chunk_size=100)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "chunks.parquet"), pd.read_parquet(tmp_path / "whole.parquet")
+    )
+
+
+def test_rows_are_rescored_when_their_drafts_citations_change(
+    unseen_opinions, trained_model, embedder, tmp_path: Path
+) -> None:
+    """Matching learns from the export's other opinions that cite a section: a new citation on
+    the same draft changes their context, so their cached rows must not be reused."""
+    cache = tmp_path / "suggestions.sqlite"
+
+    def run(export: Path, out: str) -> int:
+        result = score_export(
+            export, [DRAFT], tmp_path / out, trained_model, embedder, cache=cache, progress=False
+        )
+        assert result.scored == 12
+        return result.reused_rows
+
+    first = write_export(tmp_path / "first.csv", unseen_opinions)
+    assert run(first, "a.csv") == 0
+    uncited = unseen_opinions.index[unseen_opinions["location"].fillna("") == ""][0]
+    assert uncited < 12
+    cited = unseen_opinions.copy()
+    cited.loc[uncited, "location"] = "1"
+    second = write_export(tmp_path / "second.csv", cited)
+    assert run(first, "b.csv") == 12
+    assert run(second, "c.csv") == 0
+
+
 def test_rows_of_another_model_are_not_reused(
     export: Path, trained_model, embedder, tmp_path: Path
 ) -> None:

@@ -14,8 +14,16 @@ from hypothesis.extra.numpy import arrays
 from pipeline.bundle import load_model, save_model
 from pipeline.errors import InputSchemaError
 from pipeline.flowchart import suggested_verdict
+from pipeline.match import PAIR_FEATURES
 from pipeline.schema import CATEGORIES, SUGGESTION_COLUMNS
-from pipeline.suggest import _close_pairs, assign_groups, predict_batch
+from pipeline.suggest import (
+    Workspace,
+    _close_pairs,
+    assign_groups,
+    citation_digests,
+    predict_batch,
+    views_of,
+)
 
 from .conftest import TEST_DRAFT
 
@@ -128,3 +136,56 @@ def test_close_pairs_are_exactly_the_pairs_above_the_threshold(
     graph = _close_pairs(vectors, threshold, chunk=7).toarray().astype(bool)
     clear = np.abs(similarity - threshold) > 1e-4  # float32 rounding decides the rest
     assert (graph == (similarity >= threshold))[clear].all()
+
+
+def test_a_section_is_found_by_what_the_opinions_citing_it_say(workspace) -> None:
+    """Words the draft never uses (「雪下ろし」) reach a section through the opinions citing it."""
+    index = workspace.drafts[TEST_DRAFT]
+    target = index.section_ids[-1]
+    fresh = Workspace(workspace.embedder, {TEST_DRAFT: index})
+    column = PAIR_FEATURES.index("cited_bm25_z")
+    query = pd.DataFrame(
+        {
+            "opinion_id": ["Q"],
+            "draft_id": [TEST_DRAFT],
+            "location": [""],
+            "text": ["雪下ろしの時期の扱いはどうか。"],
+        }
+    )
+    view = views_of(query, fresh)[0][0]
+    before, _ = fresh.pair_features(view, TEST_DRAFT, query["text"][0])
+    cited, plain = PAIR_FEATURES.index("cited_bm25_log"), PAIR_FEATURES.index("bm25_log")
+    assert np.allclose(before[:, cited], before[:, plain])  # nothing cited: the draft's own BM25
+    assert index.section_ids[int(np.argmax(before[:, column]))] != target
+    citing = pd.DataFrame(
+        {
+            "opinion_id": ["A", "B"],
+            "draft_id": [TEST_DRAFT] * 2,
+            "location": [target, f"{target}について"],
+            "text": [
+                "雪下ろしで窓口が閉まる日の申請期限を示されたい。",
+                "豪雪地帯では雪下ろしの時期に来庁できない。",
+            ],
+        }
+    )
+    fresh.cite(pd.concat([citing, query], ignore_index=True))
+    after, _ = fresh.pair_features(view, TEST_DRAFT, query["text"][0])
+    assert index.section_ids[int(np.argmax(after[:, column]))] == target
+
+
+def test_citation_digest_follows_the_citing_opinions_not_their_order() -> None:
+    frame = pd.DataFrame(
+        {
+            "draft_id": ["d1", "d1", "d2"],
+            "location": ["3.(2)", "", ""],
+            "text": ["紙の申請", "手数料", "障害時"],
+        }
+    )
+    digests = citation_digests(frame)
+    assert citation_digests(frame.iloc[::-1]) == digests
+    assert set(digests) == {"d1", "d2"}
+    changed = frame.assign(location=["3.(1)", "", ""])
+    assert citation_digests(changed)["d1"] != digests["d1"]
+    assert citation_digests(changed)["d2"] == digests["d2"]
+    uncited = frame.assign(text=["紙の申請", "手数料は無料に", "障害時"])  # a row with no 該当箇所
+    assert citation_digests(uncited) == digests
