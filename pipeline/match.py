@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 from pipeline.drafts import location_words_text, parse_page, resolve_location
 from pipeline.errors import NotFittedError
 from pipeline.schema import Draft
-from pipeline.text import content_words, split_sentences
+from pipeline.text import content_words, split_sentences, tokenize
 
 #: ``embedder(texts, prompt_name) -> (n, dim)`` L2-normalised rows; usually ``encoder.embed``.
 Embedder = Callable[[Sequence[str], str], np.ndarray]
@@ -198,23 +198,32 @@ class OpinionView:
     location: str
     page: int | None = None
     location_words: frozenset[str] = frozenset()
+    #: Normalised forms of every morpheme (mode C), for the category model's TF-IDF: kept so the
+    #: text is not tokenised a second time.
+    forms: tuple[str, ...] = ()
 
 
 def opinion_views(
     texts: Sequence[str], locations: Sequence[str], vectors: np.ndarray, *, match_mode: str = "A"
 ) -> list[OpinionView]:
     """Tokenise opinions once for all pairs (vectors come from the ``query`` prompt)."""
-    return [
-        OpinionView(
-            vectors[i],
-            content_words(t, mode=match_mode),
-            set(content_words(t, mode="C")),
-            loc or "",
-            parse_page(loc) if loc else None,
-            frozenset(content_words(location_words_text(loc), mode="C")) if loc else frozenset(),
+    views = []
+    for i, (t, loc) in enumerate(zip(texts, locations, strict=True)):
+        morphemes = tokenize(t, mode="C")
+        views.append(
+            OpinionView(
+                vectors[i],
+                content_words(t, mode=match_mode),
+                set(content_words(morphemes)),
+                loc or "",
+                parse_page(loc) if loc else None,
+                frozenset(content_words(location_words_text(loc), mode="C"))
+                if loc
+                else frozenset(),
+                tuple(m.normalized_form for m in morphemes),
+            )
         )
-        for i, (t, loc) in enumerate(zip(texts, locations, strict=True))
-    ]
+    return views
 
 
 def pair_features(

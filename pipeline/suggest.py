@@ -101,17 +101,16 @@ class Workspace:
     drafts: dict[str, DraftIndex]
     resolved: dict[str, ResolvedIndex] = field(default_factory=dict)
     match_mode: str = "A"
-    #: Pair features and Sudachi forms per (draft, citations, text, location): training refits the
-    #: ranker on several folds, and a resumed or repeated run sees the same opinions again.
+    #: Pair features per (draft, citations, text, location): training refits the ranker on several
+    #: folds on the same opinions.
     _pairs: dict[tuple[str, str, str, str], tuple[np.ndarray, list[str]]] = field(
         default_factory=dict
     )
-    _forms: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     #: Per draft, the citation index of the export's opinions and its :func:`citation_digests`.
     citations: dict[str, Any] = field(default_factory=dict)
     _cited: dict[str, str] = field(default_factory=dict)
 
-    #: Keep the two caches above; training turns it on, batch scoring leaves it off so memory
+    #: Keep the pair-feature cache above; training turns it on, batch scoring leaves it off so memory
     #: stays flat however many opinions an export holds.
     memoize: bool = False
 
@@ -151,14 +150,6 @@ class Workspace:
         if key not in self._pairs:
             self._pairs[key] = pair_features(view, self.drafts[draft_id], citations)
         return self._pairs[key]
-
-    def forms(self, text: str, mode: str) -> list[str]:
-        if not self.memoize:
-            return normalized_forms(text, mode=mode)
-        key = (mode, text)
-        if key not in self._forms:
-            self._forms[key] = normalized_forms(text, mode=mode)
-        return self._forms[key]
 
 
 def build_workspace(
@@ -316,7 +307,11 @@ def batch_features(
         full_text = text if not isinstance(reason, str) or not reason else f"{text}\n{reason}"
         category_rows.append(
             {
-                "tokens": " ".join(normalized_forms(full_text, mode=feature_mode)),
+                "tokens": " ".join(
+                    view.forms
+                    if feature_mode == "C" and full_text == text and view.forms
+                    else normalized_forms(full_text, mode=feature_mode)
+                ),
                 "text": full_text,
                 **_context_row(match, view, close, text),
             }
