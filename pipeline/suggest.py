@@ -76,13 +76,23 @@ def _locations(frame: pd.DataFrame) -> list[str]:
     ]
 
 
+def _cited_rows(frame: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(draft_id, 該当箇所, text) of every opinion; the 該当箇所 may be empty."""
+    return list(
+        zip(
+            frame["draft_id"].astype(str),
+            _locations(frame),
+            frame["text"].astype(str),
+            strict=True,
+        )
+    )
+
+
 def citation_digests(frame: pd.DataFrame) -> dict[str, str]:
     """Per draft, a fingerprint of what its citation index is built from (the export's opinions
     that give a 該当箇所): a suggestion depends on them, so cached rows are keyed by it."""
     cited: dict[str, list[str]] = {}
-    for draft_id, location, text in zip(
-        frame["draft_id"].astype(str), _locations(frame), frame["text"].astype(str), strict=True
-    ):
+    for draft_id, location, text in _cited_rows(frame):
         cited.setdefault(draft_id, [])
         if location.strip():
             cited[draft_id].append(f"{location}\0{text}")
@@ -128,9 +138,7 @@ class Workspace:
         if not todo:
             return
         cited: dict[str, list[tuple[str, list[str]]]] = {d: [] for d in todo}
-        for draft_id, location, text in zip(
-            frame["draft_id"].astype(str), _locations(frame), frame["text"].astype(str), strict=True
-        ):
+        for draft_id, location, text in _cited_rows(frame):
             if draft_id not in todo or not location.strip():
                 continue
             hint_ids = resolve_location(location, self.drafts[draft_id].draft)
