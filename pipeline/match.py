@@ -159,9 +159,10 @@ def citation_index(index: DraftIndex, cited: Sequence[tuple[str, Sequence[str]]]
     resolves to exactly one section. Submitters who raise the same point mostly cite the same
     section and use the same words (「紙の申請」「経過措置」), words the draft itself may never use
     when the point is one it omits. Leave-one-draft-out on the samples: section top-1 0.837 →
-    0.867, top-3 0.947 → 0.966; with only a fifth of the opinions per draft, 0.830 → 0.848. The
-    opinion's own words count too (leaving them out scored no better and needs an index per
-    opinion); a wrong citation adds noise the ranker weighs like any other feature.
+    0.866, top-3 0.947 → 0.965; with a fifth of the opinions per draft, top-1 0.830 → 0.848; with
+    about seven per draft, neutral for top-1 and 1.6 points worse for top-3 (README). The
+    opinion's own words count too (leaving them out scored no better on whole drafts and needs
+    an index per opinion); a wrong citation adds noise the ranker weighs like any other feature.
     """
     documents = [list(tokens) for tokens in index.passage_tokens]
     position = {section_id: i for i, section_id in enumerate(index.section_ids)}
@@ -241,7 +242,8 @@ def pair_features(
     dense_section = index.section_vectors @ view.vector
     dense_sentence = np.array([float(np.max(v @ view.vector)) for v in index.sentence_vectors])
     bm25 = index.bm25.get_scores(view.tokens) if view.tokens else np.zeros(n)
-    cited = (citations or index.bm25).get_scores(view.tokens) if view.tokens else np.zeros(n)
+    expanded = citations if citations is not None else index.bm25
+    cited = expanded.get_scores(view.tokens) if view.tokens else np.zeros(n)
     bm25_max = float(bm25.max()) if n else 0.0
     hint_ids = resolve_location(view.location, index.draft) if view.location else []
     relations = np.array([_relation(sid, hint_ids) for sid in index.section_ids]).reshape(n, 4)

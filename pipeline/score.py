@@ -3,10 +3,11 @@
 Every suggestion row is stored as soon as its chunk is scored, in a small SQLite cache keyed by
 the *job* (model version, encoder, drafts, resolved points, settings) and the *opinion* (all its
 fields, and a fingerprint of the export's other opinions on the same draft that cite a section:
-section matching learns from them, see ``pipeline.match.citation_index``). So an interrupted run (Ctrl-C, a closed laptop) continues where it stopped when the same
-command is run again, and re-scoring an export — or another export that repeats opinions — costs
-only a lookup. Change the model, a draft or the resolved points and the job key changes: old rows
-are never mixed in.
+section matching learns from them, see ``pipeline.match.citation_index``). So an interrupted run
+(Ctrl-C, a closed laptop) continues where it stopped when the same command is run again, and
+re-scoring an export costs only a lookup. Change the model, a draft or the resolved points and
+the job key changes; add or change an opinion that cites a section and that draft's rows are
+scored again: old rows are never mixed in.
 """
 
 from __future__ import annotations

@@ -116,12 +116,13 @@ class Workspace:
     _pairs: dict[tuple[str, str, str, str], tuple[np.ndarray, list[str]]] = field(
         default_factory=dict
     )
-    #: Per draft, the citation index of the export's opinions and its :func:`citation_digests`.
+    #: Per draft, the citation index (bm25s) of the export's opinions, and the digest
+    #: (:func:`citation_digests`) of what it was built from.
     citations: dict[str, Any] = field(default_factory=dict)
     _cited: dict[str, str] = field(default_factory=dict)
 
-    #: Keep the pair-feature cache above; training turns it on, batch scoring leaves it off so memory
-    #: stays flat however many opinions an export holds.
+    #: Keep the pair-feature cache above; training turns it on, batch scoring leaves it off so
+    #: memory stays flat however many opinions an export holds.
     memoize: bool = False
 
     def cite(self, frame: pd.DataFrame) -> None:
