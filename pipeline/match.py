@@ -14,6 +14,7 @@ is measured, not guessed.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -83,6 +84,8 @@ class DraftIndex:
     bm25: bm25s.BM25
     #: Sudachi forms of each section's heading path and text (the documents of ``bm25``).
     passage_tokens: list[list[str]]
+    #: :func:`citation_index` with no citations: the cited-BM25 features of an export with none.
+    plain_citations: CitationBM25
     is_leaf: np.ndarray
     level: np.ndarray
     char_start: np.ndarray
@@ -145,6 +148,7 @@ def index_draft(draft: Draft, embedder: Embedder, *, match_mode: str = "A") -> D
         heading_words=[set(content_words(p, mode="C")) for p in paths],
         bm25=bm25,
         passage_tokens=corpus,
+        plain_citations=CitationBM25(corpus),
         is_leaf=np.array([s.is_leaf for s in sections], dtype=float),
         level=np.array([s.level for s in sections], dtype=float),
         char_start=char_end - lengths,
@@ -152,25 +156,64 @@ def index_draft(draft: Draft, embedder: Embedder, *, match_mode: str = "A") -> D
     )
 
 
-def citation_index(index: DraftIndex, cited: Sequence[tuple[str, Sequence[str]]]) -> bm25s.BM25:
+class CitationBM25:
+    """BM25 (the Lucene variant bm25s uses) over sections expanded with the words of the
+    opinions that cite them, able to leave one opinion's own words out of its section.
+
+    bm25s cannot edit a document per query (re-indexing costs about 8 ms an opinion), and an
+    opinion must not be matched to its cited section by its own words: that would count the
+    hint twice, and most when an export holds only a few opinions.
+    """
+
+    def __init__(self, documents: Sequence[Sequence[str]], k1: float = 1.5, b: float = 0.75):
+        counts = [Counter(d) for d in documents]
+        self.vocabulary = {w: i for i, w in enumerate(sorted(set().union(*counts)))}
+        self.tf = np.zeros((len(documents), len(self.vocabulary)), dtype=np.float64)
+        for row, count in enumerate(counts):
+            for word, n in count.items():
+                self.tf[row, self.vocabulary[word]] = n
+        self.length = self.tf.sum(axis=1)
+        self.df = (self.tf > 0).sum(axis=0).astype(np.float64)
+        self.k1, self.b = k1, b
+
+    def scores(
+        self, query: Sequence[str], leave_out: tuple[int, Sequence[str]] | None = None
+    ) -> np.ndarray:
+        """BM25 of ``query`` against every document; ``leave_out`` = (document, words) scores
+        as if those words had never been added to that document."""
+        words = [w for w in query if w in self.vocabulary]
+        n_docs = len(self.length)
+        if not words or n_docs == 0:
+            return np.zeros(n_docs)
+        columns = [self.vocabulary[w] for w in words]
+        tf, length, df = self.tf[:, columns].copy(), self.length.copy(), self.df[columns].copy()
+        if leave_out is not None:
+            row, own = leave_out
+            own_count = Counter(own)
+            had = tf[row] > 0
+            tf[row] = np.maximum(tf[row] - [own_count.get(w, 0) for w in words], 0.0)
+            length[row] = max(length[row] - len(own), 0.0)
+            df -= had & (tf[row] == 0)
+        average = max(length.mean(), 1e-9)
+        idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+        saturation = tf + self.k1 * (1.0 - self.b + self.b * length[:, None] / average)
+        return (idf * tf / saturation).sum(axis=1)
+
+
+def citation_index(index: DraftIndex, cited: Sequence[tuple[str, Sequence[str]]]) -> CitationBM25:
     """BM25 over each section's passage plus the words of the opinions that cite only it.
 
     ``cited`` holds (section id, Sudachi forms) of every opinion in the export whose 該当箇所
     resolves to exactly one section. Submitters who raise the same point mostly cite the same
     section and use the same words (「紙の申請」「経過措置」), words the draft itself may never use
-    when the point is one it omits. Leave-one-draft-out on the samples: section top-1 0.837 →
-    0.866, top-3 0.947 → 0.965; with a fifth of the opinions per draft, top-1 0.830 → 0.848; with
-    about seven per draft, neutral for top-1 and 1.6 points worse for top-3 (README). The
-    opinion's own words count too (leaving them out scored no better on whole drafts and needs
-    an index per opinion); a wrong citation adds noise the ranker weighs like any other feature.
+    when the point is one it omits. An opinion is scored with its own words left out
+    (:func:`pair_features`), so it is placed by what *others* wrote.
     """
     documents = [list(tokens) for tokens in index.passage_tokens]
     position = {section_id: i for i, section_id in enumerate(index.section_ids)}
     for section_id, tokens in cited:
         documents[position[section_id]].extend(tokens)
-    bm25 = bm25s.BM25()
-    bm25.index([d or ["_"] for d in documents], show_progress=False)
-    return bm25
+    return CitationBM25(documents)
 
 
 def _relation(section_id: str, hint_ids: Sequence[str]) -> tuple[float, float, float, float]:
@@ -228,7 +271,7 @@ def opinion_views(
 
 
 def pair_features(
-    view: OpinionView, index: DraftIndex, citations: bm25s.BM25 | None = None
+    view: OpinionView, index: DraftIndex, citations: CitationBM25 | None = None
 ) -> tuple[np.ndarray, list[str]]:
     """Features of every section of ``index`` for one opinion (rows follow ``section_ids``).
 
@@ -242,11 +285,14 @@ def pair_features(
     dense_section = index.section_vectors @ view.vector
     dense_sentence = np.array([float(np.max(v @ view.vector)) for v in index.sentence_vectors])
     bm25 = index.bm25.get_scores(view.tokens) if view.tokens else np.zeros(n)
-    expanded = citations if citations is not None else index.bm25
-    cited = expanded.get_scores(view.tokens) if view.tokens else np.zeros(n)
     bm25_max = float(bm25.max()) if n else 0.0
     hint_ids = resolve_location(view.location, index.draft) if view.location else []
     relations = np.array([_relation(sid, hint_ids) for sid in index.section_ids]).reshape(n, 4)
+    if citations is None:
+        cited = index.plain_citations.scores(view.tokens)
+    else:  # an opinion citing exactly one section is in that section's document: leave it out
+        own = (index.section_ids.index(hint_ids[0]), view.tokens) if len(hint_ids) == 1 else None
+        cited = citations.scores(view.tokens, leave_out=own)
     words = view.words
     overlap = np.array([len(words & w) / (len(words) or 1) for w in index.section_words])
     dense_heading = index.heading_vectors @ view.vector

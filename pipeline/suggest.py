@@ -116,7 +116,7 @@ class Workspace:
     _pairs: dict[tuple[str, str, str, str], tuple[np.ndarray, list[str]]] = field(
         default_factory=dict
     )
-    #: Per draft, the citation index (bm25s) of the export's opinions, and the digest
+    #: Per draft, the CitationBM25 of the export's opinions, and the digest
     #: (:func:`citation_digests`) of what it was built from.
     citations: dict[str, Any] = field(default_factory=dict)
     _cited: dict[str, str] = field(default_factory=dict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bm25s
 import numpy as np
 import pytest
 
@@ -11,6 +12,7 @@ from pipeline.match import (
     DEFAULT_CHARS_PER_PAGE,
     PAIR_FEATURES,
     RAW_PAGE_COLUMNS,
+    CitationBM25,
     SectionRanker,
     _reciprocal_rank,
     _relation,
@@ -107,3 +109,31 @@ def test_without_page_citations_the_default_page_size_is_used() -> None:
     X[:, PAIR_FEATURES.index("page")] = 0.0
     y = (rng.random(200) > 0.8).astype(int)
     assert SectionRanker().fit(X, y).chars_per_page_ == DEFAULT_CHARS_PER_PAGE
+
+
+DOCUMENTS = [
+    ["紙", "申請", "経過", "措置", "移行"],
+    ["手数料", "負担", "費用"],
+    ["障害", "運用", "停止", "連絡"],
+    ["申請", "受付", "機能"],
+]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [["紙", "申請"], ["障害", "連絡", "費用"], ["受付"], ["無関係"], ["申請", "移行", "運用"]],
+)
+def test_citation_bm25_scores_as_bm25s_does(query: list[str]) -> None:
+    reference = bm25s.BM25()
+    reference.index(DOCUMENTS, show_progress=False)
+    expected = reference.get_scores(query)
+    assert np.allclose(CitationBM25(DOCUMENTS).scores(query), expected, atol=1e-5)
+
+
+def test_leaving_an_opinion_out_scores_as_if_it_had_never_been_cited() -> None:
+    own = ["紙", "申請", "窓口"]
+    cited = [d + own if i == 0 else d for i, d in enumerate(DOCUMENTS)]
+    query = ["紙", "窓口", "運用"]
+    left_out = CitationBM25(cited).scores(query, leave_out=(0, own))
+    assert np.allclose(left_out, CitationBM25(DOCUMENTS).scores(query))
+    assert CitationBM25(cited).scores(query)[0] > left_out[0]  # its own words would have counted
