@@ -84,8 +84,6 @@ class DraftIndex:
     bm25: bm25s.BM25
     #: Sudachi forms of each section's heading path and text (the documents of ``bm25``).
     passage_tokens: list[list[str]]
-    #: :func:`citation_index` with no citations: the cited-BM25 features of an export with none.
-    plain_citations: CitationBM25
     is_leaf: np.ndarray
     level: np.ndarray
     char_start: np.ndarray
@@ -148,7 +146,6 @@ def index_draft(draft: Draft, embedder: Embedder, *, match_mode: str = "A") -> D
         heading_words=[set(content_words(p, mode="C")) for p in paths],
         bm25=bm25,
         passage_tokens=corpus,
-        plain_citations=CitationBM25(corpus),
         is_leaf=np.array([s.is_leaf for s in sections], dtype=float),
         level=np.array([s.level for s in sections], dtype=float),
         char_start=char_end - lengths,
@@ -288,8 +285,8 @@ def pair_features(
     bm25_max = float(bm25.max()) if n else 0.0
     hint_ids = resolve_location(view.location, index.draft) if view.location else []
     relations = np.array([_relation(sid, hint_ids) for sid in index.section_ids]).reshape(n, 4)
-    if citations is None:
-        cited = index.plain_citations.scores(view.tokens)
+    if citations is None:  # nothing cited: the expanded documents are the sections themselves
+        cited = bm25
     else:  # an opinion citing exactly one section is in that section's document: leave it out
         own = (index.section_ids.index(hint_ids[0]), view.tokens) if len(hint_ids) == 1 else None
         cited = citations.scores(view.tokens, leave_out=own)
