@@ -31,8 +31,12 @@ EXPORT_B = ("hojokin-shinsei", "kaigo-shitei", "nouchi-tenyo")
 #: designed, never used for tuning; laid out like export A but in UTF-8 with BOM.
 HOLDOUT = DATA / "holdout"
 HOLDOUT_DRAFTS = ("jidou-teate", "douro-senyou")
+#: A second, fresh hold-out written the same way after the first had been looked at twice;
+#: its export is cp932, as most municipal spreadsheets save CSV.
+HOLDOUT2 = DATA / "holdout2"
+HOLDOUT2_DRAFTS = ("jouka-sou", "shugaku-enjo")
 #: Drafts written without Markdown marks are shipped as .txt, as users would have them.
-PLAIN_TEXT_DRAFTS = ("jidou-teate",)
+PLAIN_TEXT_DRAFTS = ("jidou-teate", "jouka-sou")
 CHANNEL_JA = {
     "selection_request": ("作業依頼への回答", "ⅰ"),
     "interim_briefing": ("中間報告会での指摘", "ⅱ"),
@@ -217,22 +221,24 @@ def main() -> None:
     write_resolved()
     write_labels(sorted(every, key=lambda r: r["opinion_id"]))
     print(f"wrote {len(every)} opinions, {len(EXPORT_A + EXPORT_B)} drafts to {SAMPLES}")
-    build_holdout()
+    build_holdout(HOLDOUT, HOLDOUT_DRAFTS, "opinions_r8_holdout.csv", "utf-8-sig", 20260401)
+    build_holdout(HOLDOUT2, HOLDOUT2_DRAFTS, "opinions_r8_holdout2_cp932.csv", "cp932", 20261128)
 
 
-def build_holdout() -> None:
-    rng = random.Random(20260401)
-    raw = HOLDOUT / "raw"
-    rows = [{**r, "draft_id": d} for d in HOLDOUT_DRAFTS for r in load(d, raw)]
+def build_holdout(
+    root: Path, draft_ids: tuple[str, ...], export_name: str, encoding: str, seed: int
+) -> None:
+    """One export mixing the hold-out drafts' opinions, laid out like export A."""
+    rng = random.Random(seed)
+    raw = root / "raw"
+    rows = [{**r, "draft_id": d} for d in draft_ids for r in load(d, raw)]
     shuffled = list(rows)
     rng.shuffle(shuffled)
-    write_export_a(
-        shuffled, rng, HOLDOUT / "opinions_r8_holdout.csv", raw=raw, encoding="utf-8-sig"
-    )
-    write_drafts(HOLDOUT, raw)
-    write_resolved(HOLDOUT, raw)
-    write_labels(sorted(rows, key=lambda r: r["opinion_id"]), HOLDOUT)
-    print(f"wrote {len(rows)} opinions, {len(HOLDOUT_DRAFTS)} drafts to {HOLDOUT}")
+    write_export_a(shuffled, rng, root / export_name, raw=raw, encoding=encoding)
+    write_drafts(root, raw)
+    write_resolved(root, raw)
+    write_labels(sorted(rows, key=lambda r: r["opinion_id"]), root)
+    print(f"wrote {len(rows)} opinions, {len(draft_ids)} drafts to {root}")
 
 
 if __name__ == "__main__":
