@@ -39,7 +39,8 @@ from pipeline.suggest import TriageModel
 CONFIG_FILE = "config.json"
 MODEL_CARD_FILE = "README.md"
 PARTS = {"ranker": "ranker.skops", "category": "category.skops", "described": "described.skops"}
-FORMAT_VERSION = 2
+#: 3: the section ranker is a conditional logit (``coef_``), no longer a logistic regression.
+FORMAT_VERSION = 3
 #: Module prefixes whose types a model file may contain.
 TRUSTED_PREFIXES = (
     "sklearn.",
@@ -151,10 +152,11 @@ def load_model(directory: str | Path) -> TriageModel:
                 "Predictions may differ: retrain with `triage train`.",
                 stacklevel=2,
             )
-    if info.get("pair_features") != list(PAIR_FEATURES):
+    if info.get("format") != FORMAT_VERSION or info.get("pair_features") != list(PAIR_FEATURES):
         raise PipelineError(
-            f"{directory} was trained on another set of section-matching features than this "
-            "version computes; retrain it with `triage train` (or `make demo`)."
+            f"{directory} was saved in another model format or with another set of "
+            "section-matching features than this version uses; retrain it with `triage train` "
+            "(or `make demo`)."
         )
     parts: dict[str, Any] = {}
     for part, filename in PARTS.items():

@@ -71,16 +71,16 @@ class ClassifyConfig:
 
 @dataclass(frozen=True)
 class MatchConfig:
-    """Section ranking: BM25, dense and 該当箇所 scores fused by a learned logistic regression."""
+    """Section ranking: BM25, dense and 該当箇所 scores fused by a learned conditional logit."""
 
     top_k: int = 3
-    C: float = 0.3
+    l2: float = 0.01
     interaction_weight: float = 0.3
     seed: int = 0
 
     def __post_init__(self) -> None:
         _check_range("match", "top_k", self.top_k, 1, 20)
-        _check_range("match", "C", self.C, 1e-6, 1e6)
+        _check_range("match", "l2", self.l2, 0.0, 1e3)
         _check_range("match", "interaction_weight", self.interaction_weight, 0.0, 10.0)
 
 

@@ -7,9 +7,9 @@ says, which is often right and sometimes wrong: section numbers, a heading named
 「費用負担について」, or only a page, which says roughly where in the draft to look), and BM25 over
 each section *expanded with the words of the other opinions in the export that cite it*: opinions
 resemble opinions far more than they resemble a draft's prose, so a submitter who cites no section
-is placed by what those who do cite one wrote (see :func:`citation_index`). A small logistic
-regression learned from labelled opinions fuses them, so the weight of the hint against the text
-is measured, not guessed.
+is placed by what those who do cite one wrote (see :func:`citation_index`). A conditional logit
+learned from labelled opinions fuses them (:class:`SectionRanker`), so the weight of the hint
+against the text is measured, not guessed.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import bm25s
 import numpy as np
+from scipy.optimize import minimize
 from sklearn.base import BaseEstimator
-from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
@@ -359,18 +359,43 @@ def _chars_per_page(X: np.ndarray, y: np.ndarray) -> float:
     return float(np.median(middle / (page[right] - 0.5)))
 
 
-class SectionRanker(BaseEstimator):
-    """Scores (opinion, section) pairs: P(section is one the opinion concerns).
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Turn one opinion's section utilities into a probability for each section."""
+    if scores.size == 0:
+        return scores
+    e = np.exp(scores - scores.max())
+    return e / e.sum()
 
-    Logistic regression on standardised features; the 384 interaction columns are shrunk by
-    ``interaction_weight`` so that together they refine, rather than outvote, the named scores
-    (BM25, cosine, 該当箇所). Follows the sklearn contract: ``__init__`` stores arguments, learned
-    state ends in ``_``.
+
+def _segment_logsumexp(scores: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    top = np.full(n_groups, -np.inf)
+    np.maximum.at(top, groups, scores)
+    safe = np.where(np.isfinite(top), top, 0.0)
+    total = np.bincount(groups, weights=np.exp(scores - safe[groups]), minlength=n_groups)
+    with np.errstate(divide="ignore"):
+        return safe + np.log(total)
+
+
+class SectionRanker(BaseEstimator):
+    """Scores an opinion's candidate sections: which of them does the opinion concern?
+
+    A conditional logit: one linear utility per (opinion, section) pair, normalised by a softmax
+    over the *opinion's own* candidates and fit by maximising the probability of its labelled
+    sections (several right sections share the mass). Each opinion has one answer among the
+    draft's sections, so the sections compete; a pairwise logistic regression scored each pair
+    alone and learned, e.g., how common right sections are, not what beats the neighbour
+    (LODO top-1 0.862 → 0.876, top-3 0.969 → 0.971).
+
+    Features are standardised; the 384 interaction columns are shrunk by ``interaction_weight``
+    so that together they refine, rather than outvote, the named scores (BM25, cosine,
+    該当箇所). ``l2`` is the ridge penalty on the weights (per opinion of training data).
+    Follows the sklearn contract: ``__init__`` stores arguments, learned state ends in ``_``.
     """
 
-    def __init__(self, C: float = 0.3, interaction_weight: float = 0.3, seed: int = 0) -> None:
-        self.C = C
+    def __init__(self, l2: float = 0.01, interaction_weight: float = 0.3, seed: int = 0) -> None:
+        self.l2 = l2
         self.interaction_weight = interaction_weight
+        #: Kept for the estimator contract and run records; L-BFGS from zero is deterministic.
         self.seed = seed
 
     def _design(self, X: np.ndarray) -> np.ndarray:
@@ -391,20 +416,52 @@ class SectionRanker(BaseEstimator):
             [named[:, keep], distance, (page > 0) & (distance == 0), X[:, len(PAIR_FEATURES) :]]
         )
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> SectionRanker:
+    def fit(self, X: np.ndarray, y: np.ndarray, opinions: np.ndarray) -> SectionRanker:
+        """``opinions[i]``: which opinion pair row ``i`` belongs to (its candidates compete);
+        ``y``: 1 for the opinion's labelled sections. Opinions with no labelled candidate
+        carry no information and are ignored."""
+        X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
+        _, groups = np.unique(np.asarray(opinions), return_inverse=True)
+        has_gold = np.bincount(groups, weights=(y == 1)) > 0
+        keep = has_gold[groups]
+        X, y = X[keep], y[keep]
+        _, groups = np.unique(groups[keep], return_inverse=True)
+        n = int(groups.max()) + 1 if groups.size else 0
+        if n == 0:
+            raise ValueError("SectionRanker.fit: no opinion has a labelled section among its rows.")
         self.chars_per_page_ = _chars_per_page(X, y)
         self.n_named_ = len(PAIR_FEATURES) - len(RAW_PAGE_COLUMNS) + 2
         self.scaler_ = StandardScaler().fit(self._with_page_distance(X))
-        self.head_ = LogisticRegression(C=self.C, max_iter=3000, random_state=self.seed)
-        self.head_.fit(self._design(X), y)
+        Z = self._design(X)
+        gold = y == 1
+
+        def loss_and_gradient(w: np.ndarray) -> tuple[float, np.ndarray]:
+            scores = Z @ w
+            every = _segment_logsumexp(scores, groups, n)
+            right = _segment_logsumexp(np.where(gold, scores, -np.inf), groups, n)
+            p_every = np.exp(scores - every[groups])
+            p_right = np.where(gold, np.exp(scores - right[groups]), 0.0)
+            loss = float((every - right).mean() + self.l2 * w @ w)
+            return loss, Z.T @ (p_every - p_right) / n + 2.0 * self.l2 * w
+
+        result = minimize(
+            loss_and_gradient,
+            np.zeros(Z.shape[1]),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": 1000},
+        )
+        self.coef_ = result.x
+        self.n_iter_ = int(result.nit)
         return self
 
     def score_pairs(self, X: np.ndarray) -> np.ndarray:
+        """Utilities of pair rows (comparable within one opinion; :func:`softmax` them)."""
         try:
-            check_is_fitted(self, "head_")
+            check_is_fitted(self, "coef_")
         except Exception as exc:
             raise NotFittedError("This SectionRanker is not fitted yet: call fit first.") from exc
-        return self.head_.predict_proba(self._design(X))[:, 1]
+        return self._design(np.asarray(X, dtype=np.float64)) @ self.coef_
 
 
 @dataclass(frozen=True)
@@ -430,12 +487,14 @@ def best_sections(
 ) -> SectionMatch:
     """Rank a draft's sections for one opinion and pick the evidence sentence of the best.
 
-    ``features`` are the opinion's :func:`pair_features` and ``scores`` the ranker's scores of
-    them, when already computed for a whole batch.
+    ``features`` are the opinion's :func:`pair_features` and ``scores`` the ranker's utilities
+    of them, when already computed for a whole batch. The scores returned are the softmax over
+    the draft's sections: the probability that each is the one the opinion concerns.
     """
     features_matrix, hint_ids = features if features is not None else pair_features(view, index)
     if scores is None:
         scores = ranker.score_pairs(features_matrix)
+    scores = softmax(scores)
     order = np.argsort(-scores, kind="stable")[:top_k]
     best = int(order[0])
     sentence_scores = index.sentence_vectors[best] @ view.vector

@@ -403,8 +403,10 @@ def fit_triage(
     views, vectors = views_of(frame, workspace)
     X, y, rows = _pair_training_set(frame, views, workspace)
     ranker = SectionRanker(
-        C=config.match.C, interaction_weight=config.match.interaction_weight, seed=config.match.seed
-    ).fit(X, y)
+        l2=config.match.l2,
+        interaction_weight=config.match.interaction_weight,
+        seed=config.match.seed,
+    ).fit(X, y, rows)
 
     # Out-of-fold matches: the category and Judgement II models must learn from matches made by a
     # ranker that never saw the opinion's draft, as will happen on a new draft.
@@ -417,10 +419,10 @@ def fit_triage(
         ):
             mask = np.isin(rows, train_idx)
             fold_ranker = SectionRanker(
-                C=config.match.C,
+                l2=config.match.l2,
                 interaction_weight=config.match.interaction_weight,
                 seed=config.match.seed,
-            ).fit(X[mask], y[mask])
+            ).fit(X[mask], y[mask], rows[mask])
             part = batch_features(
                 frame.iloc[test_idx],
                 workspace,

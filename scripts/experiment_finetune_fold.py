@@ -136,14 +136,15 @@ def main() -> None:
     train_mask, test_mask = drafts != args.draft, drafts == args.draft
 
     def ranker() -> SectionRanker:
-        return SectionRanker(C=config.match.C, interaction_weight=config.match.interaction_weight)
+        return SectionRanker(l2=config.match.l2, interaction_weight=config.match.interaction_weight)
 
     for name, fit_X, test_X in (
         ("fused, base features", X_base, X_base),
         ("fused, base-trained ranker on tuned features", X_base, X_tuned),
         ("fused, ranker trained on tuned features", X_tuned, X_tuned),
     ):
-        scores = ranker().fit(fit_X[train_mask], y[train_mask]).score_pairs(test_X[test_mask])
+        fitted = ranker().fit(fit_X[train_mask], y[train_mask], rows[train_mask])
+        scores = fitted.score_pairs(test_X[test_mask])
         print(name, top_k(scores, y[test_mask], rows[test_mask]), flush=True)
 
 

@@ -40,3 +40,14 @@ def test_model_from_another_feature_set_is_refused(trained_model, tmp_path: Path
     config.write_text(json.dumps(info), encoding="utf-8")
     with pytest.raises(PipelineError, match="retrain it with `triage train`"):
         load_model(directory)
+
+
+def test_model_in_an_older_format_is_refused(trained_model, tmp_path: Path) -> None:
+    """Format 2 bundles hold a logistic-regression ranker this version cannot score with."""
+    directory = save_model(trained_model, tmp_path / "m")
+    config = directory / CONFIG_FILE
+    info = json.loads(config.read_text(encoding="utf-8"))
+    info["format"] = 2
+    config.write_text(json.dumps(info), encoding="utf-8")
+    with pytest.raises(PipelineError, match="another model format"):
+        load_model(directory)

@@ -18,6 +18,7 @@ from pipeline.match import (
     _relation,
     _z,
     heading_paths,
+    softmax,
 )
 from pipeline.schema import Draft
 
@@ -66,14 +67,69 @@ def _pairs(rng: np.random.Generator, n: int, interactions: int = 4) -> np.ndarra
     return rng.normal(size=(n, len(PAIR_FEATURES) + interactions))
 
 
+def _grouped(
+    rng: np.random.Generator, opinions: int, candidates: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pair rows for ``opinions`` opinions of ``candidates`` sections each, no page cited."""
+    X = _pairs(rng, opinions * candidates)
+    X[:, [PAIR_FEATURES.index(c) for c in RAW_PAGE_COLUMNS]] = 0.0
+    return X, np.repeat(np.arange(opinions), candidates)
+
+
 def test_ranker_learns_the_informative_column() -> None:
     rng = np.random.default_rng(0)
-    X = _pairs(rng, 400)
-    X[:, [PAIR_FEATURES.index(c) for c in RAW_PAGE_COLUMNS]] = 0.0
     column = PAIR_FEATURES.index("bm25_z")
-    y = (X[:, column] > 0.5).astype(int)
-    scores = SectionRanker(C=1.0).fit(X, y).score_pairs(X)
-    assert np.mean((scores > 0.5) == y) > 0.95
+
+    def draw(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        X, opinions = _grouped(rng, n, 10)
+        right = rng.integers(10, size=n) + np.arange(n) * 10
+        X[right, column] += 3.0  # the right section stands out on one score, among noise
+        return X, opinions, right
+
+    X, opinions, right = draw(200)
+    ranker = SectionRanker().fit(X, np.isin(np.arange(len(X)), right).astype(int), opinions)
+    X_new, _, right_new = draw(200)
+    offsets = np.arange(200) * 10
+    best = ranker.score_pairs(X_new).reshape(200, 10).argmax(axis=1) + offsets
+    oracle = X_new[:, column].reshape(200, 10).argmax(axis=1) + offsets
+    # as good as knowing which column matters, give or take the noise in the other weights
+    assert np.mean(best == right_new) >= np.mean(oracle == right_new) - 0.05 > 0.8
+
+
+def test_ranker_recovers_the_weights_of_a_conditional_logit() -> None:
+    """Choices drawn from a known softmax over candidates: the fit finds the same direction."""
+    rng = np.random.default_rng(3)
+    X, opinions = _grouped(rng, 1500, 8)
+    ranker = SectionRanker(l2=0.0, interaction_weight=1.0).fit(
+        X, np.tile([1] + [0] * 7, 1500), opinions
+    )  # fitted once only to learn the design (scaling) of X
+    Z = ranker._design(X)
+    true = np.zeros(Z.shape[1])
+    true[:5] = [1.5, -1.0, 0.8, 0.0, 0.5]
+    utilities = (Z @ true).reshape(1500, 8)
+    p = np.exp(utilities - utilities.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    chosen = np.array([rng.choice(8, p=row) for row in p])
+    y = (np.arange(8)[None, :] == chosen[:, None]).astype(int).ravel()
+    fitted = SectionRanker(l2=0.0, interaction_weight=1.0).fit(X, y, opinions)
+    assert np.corrcoef(fitted.coef_, true)[0, 1] > 0.95
+    assert np.allclose(fitted.coef_[:5], true[:5], atol=0.2)
+
+
+def test_ranker_ignores_opinions_without_a_labelled_candidate_and_scores_are_probabilities() -> (
+    None
+):
+    rng = np.random.default_rng(4)
+    X, opinions = _grouped(rng, 40, 6)
+    y = (np.arange(len(X)) % 6 == 0).astype(int)
+    y[opinions >= 30] = 0  # ten opinions whose right section is not among the rows
+    ranker = SectionRanker().fit(X, y, opinions)
+    reference = SectionRanker().fit(X[opinions < 30], y[opinions < 30], opinions[opinions < 30])
+    assert np.allclose(ranker.coef_, reference.coef_)
+    probabilities = softmax(ranker.score_pairs(X[:6]))
+    assert np.isclose(probabilities.sum(), 1.0) and (probabilities > 0).all()
+    with pytest.raises(ValueError, match="no opinion has a labelled section"):
+        SectionRanker().fit(X, np.zeros(len(X), dtype=int), opinions)
 
 
 def test_ranker_learns_how_many_characters_a_cited_page_holds() -> None:
@@ -91,7 +147,7 @@ def test_ranker_learns_how_many_characters_a_cited_page_holds() -> None:
         rows.append(block)
         labels.append((np.arange(len(starts)) == right).astype(int))
     X, y = np.vstack(rows), np.concatenate(labels)
-    ranker = SectionRanker(C=1.0).fit(X, y)
+    ranker = SectionRanker().fit(X, y, np.repeat(np.arange(120), 20))
     assert 450 < ranker.chars_per_page_ < 800
     scores = ranker.score_pairs(X).reshape(120, 20)
     blocks = X.reshape(120, 20, -1)
@@ -107,8 +163,9 @@ def test_without_page_citations_the_default_page_size_is_used() -> None:
     rng = np.random.default_rng(2)
     X = _pairs(rng, 200)
     X[:, PAIR_FEATURES.index("page")] = 0.0
-    y = (rng.random(200) > 0.8).astype(int)
-    assert SectionRanker().fit(X, y).chars_per_page_ == DEFAULT_CHARS_PER_PAGE
+    y = (np.arange(200) % 10 == 0).astype(int)
+    ranker = SectionRanker().fit(X, y, np.repeat(np.arange(20), 10))
+    assert ranker.chars_per_page_ == DEFAULT_CHARS_PER_PAGE
 
 
 DOCUMENTS = [
