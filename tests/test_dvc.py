@@ -28,7 +28,15 @@ from pipeline.cli import app
 from .conftest import ROOT, SAMPLES
 from .test_train import TINY_DRAFTS, tiny_samples, write_subset_export
 
-STAGES = ("build-encoder", "prepare", "evaluate", "train", "holdout", "score-samples")
+STAGES = (
+    "build-encoder",
+    "prepare",
+    "evaluate",
+    "train",
+    "holdout",
+    "holdout2",
+    "score-samples",
+)
 BIN = Path(sys.executable).parent
 
 
@@ -70,7 +78,8 @@ def _fresh_copy(root: Path) -> Path:
     samples = project / "data" / "samples"
     shutil.copytree(SAMPLES / "drafts", samples / "drafts")
     shutil.copy2(SAMPLES / "resolved_points.csv", samples / "resolved_points.csv")
-    shutil.copytree(ROOT / "data" / "holdout", project / "data" / "holdout")
+    for holdout in ("holdout", "holdout2"):
+        shutil.copytree(ROOT / "data" / holdout, project / "data" / holdout)
     tiny = tiny_samples()
     ids = set(tiny.opinions["opinion_id"])
     write_subset_export(samples / "opinions_r7_a_cp932.csv", ids)
@@ -138,10 +147,11 @@ def test_dvc_repro_from_a_fresh_copy(tmp_path: Path) -> None:
     assert runs[0].data.tags["evaluation"] == "reused"
     saved = json.loads((project / "models" / "triage" / "config.json").read_text(encoding="utf-8"))
     assert saved["version"] == "opinion-triage/1"
-    holdout = json.loads(
-        (project / "reports" / "holdout" / "metrics.json").read_text(encoding="utf-8")
-    )
-    assert holdout["n_opinions"] == 200 and holdout["n_missing_from_output"] == 0
+    for holdout_dir in ("holdout", "holdout2"):
+        holdout = json.loads(
+            (project / "reports" / holdout_dir / "metrics.json").read_text(encoding="utf-8")
+        )
+        assert holdout["n_opinions"] == 200 and holdout["n_missing_from_output"] == 0
     scored = (project / "out" / "suggestions_r7_a.csv").read_text(encoding="utf-8-sig")
     assert scored.count("opinion-triage/1") == 30 * len(TINY_DRAFTS)
 

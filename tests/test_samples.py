@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
@@ -23,6 +24,15 @@ def test_samples_pass_the_checker_with_the_required_mix() -> None:
     total = summary["opinions"]
     assert 0.28 <= mix["shared+yes"] / total <= 0.40
     assert 0.18 <= mix["shared+no"] / total <= 0.30
+
+
+@pytest.mark.parametrize("folder", ["holdout", "holdout2"])
+def test_holdout_sets_pass_the_checker_with_their_mix(folder: str) -> None:
+    problems, summary = check_samples(SAMPLES.parent / folder)
+    assert problems == []
+    assert summary["drafts"] == 2 and summary["opinions"] == 200
+    for counts in summary["per_draft"].values():
+        assert counts["shared"] == 58 and all(counts[c] == 7 for c in "abcdef")
 
 
 def test_checker_reports_broken_labels(tmp_path: Path) -> None:
