@@ -22,6 +22,7 @@ from typing import Any
 
 import skops.io as sio
 
+from pipeline.classify import DESCRIBED_FEATURES
 from pipeline.config import (
     ClassifyConfig,
     Config,
@@ -93,6 +94,7 @@ def save_model(
         "encoder_id": model.encoder_id,
         "normalize_embeddings": True,
         "pair_features": list(PAIR_FEATURES),
+        "described_features": list(DESCRIBED_FEATURES),
         "files": hashes,
         "library_versions": _versions(),
         "config": model.config.to_dict(),
@@ -152,10 +154,14 @@ def load_model(directory: str | Path) -> TriageModel:
                 "Predictions may differ: retrain with `triage train`.",
                 stacklevel=2,
             )
-    if info.get("format") != FORMAT_VERSION or info.get("pair_features") != list(PAIR_FEATURES):
+    if (
+        info.get("format") != FORMAT_VERSION
+        or info.get("pair_features") != list(PAIR_FEATURES)
+        or info.get("described_features") != list(DESCRIBED_FEATURES)
+    ):
         raise PipelineError(
-            f"{directory} was saved in another model format or with another set of "
-            "section-matching features than this version uses; retrain it with `triage train` "
+            f"{directory} was saved in another model format or with other section-matching or "
+            "Judgement II features than this version uses; retrain it with `triage train` "
             "(or `make demo`)."
         )
     parts: dict[str, Any] = {}

@@ -243,6 +243,8 @@ def _described_row(match: SectionMatch, index: DraftIndex) -> dict[str, float]:
         "section_length": float(np.log1p(len(section.text))),
         "rank_gap": match.scores[0] - (match.scores[1] if len(match.scores) > 1 else 0.0),
         "dense_gap": float(feats[_I["dense_sentence_gap"]]),
+        "cited_gain": float(feats[_I["cited_bm25_log"]] - feats[_I["bm25_log"]]),
+        "cited_z": float(feats[_I["cited_bm25_z"]]),
     }
 
 

@@ -51,3 +51,13 @@ def test_model_in_an_older_format_is_refused(trained_model, tmp_path: Path) -> N
     config.write_text(json.dumps(info), encoding="utf-8")
     with pytest.raises(PipelineError, match="another model format"):
         load_model(directory)
+
+
+def test_model_from_another_judgement_ii_feature_set_is_refused(trained_model, tmp_path) -> None:
+    directory = save_model(trained_model, tmp_path / "m")
+    config = directory / CONFIG_FILE
+    info = json.loads(config.read_text(encoding="utf-8"))
+    info["described_features"] = info["described_features"][:-2]
+    config.write_text(json.dumps(info), encoding="utf-8")
+    with pytest.raises(PipelineError, match="Judgement II features"):
+        load_model(directory)
