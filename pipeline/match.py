@@ -461,7 +461,8 @@ class SectionRanker(BaseEstimator):
             check_is_fitted(self, "coef_")
         except Exception as exc:
             raise NotFittedError("This SectionRanker is not fitted yet: call fit first.") from exc
-        return self._design(np.asarray(X, dtype=np.float64)) @ self.coef_
+        design = self._design(X)  # float32 pair rows stay float32: a batch's rows are large
+        return design @ self.coef_.astype(design.dtype)
 
 
 @dataclass(frozen=True)

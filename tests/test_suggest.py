@@ -49,6 +49,8 @@ def test_rows_follow_the_contract(predictions: pd.DataFrame, workspace) -> None:
         assert len(ids) == 3 and set(ids) <= existing
         values = [float(s) for s in scores.split(";")]
         assert values == sorted(values, reverse=True)
+        # probabilities over the draft's sections: the top three share at most all of it
+        assert min(values) >= 0.0 and sum(values) <= 1.0 + 1e-3
     for row in predictions.itertuples():
         assert row.verdict == suggested_verdict(row.category, row.p_described)
         assert (row.resolved_id != "") <= (row.category == "f")
