@@ -340,7 +340,8 @@ def render_card(card: OpinionCard) -> str:
     if card.sections:
         parts.append("<h4>該当箇所（提案）</h4><ol>")
         for view in card.sections:
-            score = "" if view.score is None else f"（スコア {view.score:.2f}）"
+            # the ranker's probability that this is the section the opinion concerns
+            score = "" if view.score is None else f"（確率 {view.score:.0%}）"
             if view.text is None:
                 body = "<i>（案文が未登録のため本文を表示できません）</i>"
             else:

@@ -65,6 +65,7 @@ def test_card_shows_probabilities_in_japanese_and_marks_the_evidence(engine: Eng
     html = card.to_html()
     assert "<mark>システム改修経費の負担の在り方については、令和7年度中に検討する。</mark>" in html
     assert "(a) 根拠不明確" in html and card.suggested_described == "no"
+    assert "費用負担（確率 81%）" in html  # the ranker's probability for the section
 
 
 def test_card_shows_the_matched_resolved_point(engine: Engine) -> None:
