@@ -65,7 +65,7 @@ PAIR_FEATURES: tuple[str, ...] = (
     "cited_bm25_log",
     "cited_bm25_z",
 )
-#: Columns of PAIR_FEATURES that reach the logistic regression only through the page distance.
+#: Columns of PAIR_FEATURES that reach the ranker only through the page distance.
 RAW_PAGE_COLUMNS = ("page", "char_start", "char_end")
 
 
