@@ -197,9 +197,9 @@ def _model_card(info: dict[str, Any]) -> str:
     return f"""# {info["version"]}
 
 Suggestion models of opinion-triage: a section ranker (BM25, also over sections expanded
-with the export's citing opinions, dense and 該当箇所 hint, fused by a conditional logit over each
-opinion's candidate sections), the Judgement I category model (TF-IDF of Sudachi forms, character n-grams,
-e5 embeddings and draft context; temperature-calibrated) and the Judgement II model
+with the export's citing opinions, dense and 該当箇所 hint, fused by a conditional logit over
+each opinion's candidate sections), the Judgement I category model (TF-IDF of Sudachi forms,
+character n-grams, e5 embeddings and draft context; temperature-calibrated) and the Judgement II model
 (`p_described`; sigmoid-calibrated, with a neighbour vote over training opinions of other drafts).
 
 - labels: {", ".join(info["labels"])}

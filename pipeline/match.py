@@ -14,6 +14,7 @@ against the text is measured, not guessed.
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import bm25s
 import numpy as np
 from scipy.optimize import minimize
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
@@ -451,6 +453,13 @@ class SectionRanker(BaseEstimator):
             method="L-BFGS-B",
             options={"maxiter": 1000},
         )
+        if not result.success:
+            warnings.warn(
+                f"SectionRanker: L-BFGS stopped before converging ({result.message}); "
+                "the section ranking may be off.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         self.coef_ = result.x
         self.n_iter_ = int(result.nit)
         return self
