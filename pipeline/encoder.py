@@ -37,6 +37,7 @@ import numpy as np
 
 from pipeline import _e5_convert as conv
 from pipeline.errors import ConfigError, InputSchemaError, ModelNotFoundError, PipelineError
+from pipeline.sqlite_wal import use_wal
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -427,7 +428,7 @@ class EmbeddingCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
+                use_wal(conn, self.timeout)
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute(
                     "CREATE TABLE IF NOT EXISTS embeddings ("

@@ -35,6 +35,7 @@ from pipeline.schema import (
     Draft,
     RowError,
 )
+from pipeline.sqlite_wal import use_wal
 from pipeline.suggest import (
     TriageModel,
     Workspace,
@@ -58,7 +59,7 @@ class SuggestionCache:
         self.path = Path(path) if path else DEFAULT_CACHE
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(self.path, timeout=60.0)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        use_wal(self._conn, 60.0)
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS suggestions (job TEXT, opinion TEXT, row TEXT, PRIMARY KEY (job, opinion))"
         )

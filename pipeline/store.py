@@ -70,6 +70,7 @@ from pipeline.schema import (
     RowError,
     Section,
 )
+from pipeline.sqlite_wal import use_wal
 from pipeline.tables import HEADER_SEARCH_ROWS, normalize_text, read_table
 
 #: The store used when neither ``--db`` nor env ``TRIAGE_DB`` names one.
@@ -241,7 +242,7 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA journal_mode = WAL")
+    use_wal(dbapi_connection, SQLITE_BUSY_TIMEOUT_MS / 1000)
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.close()
 
