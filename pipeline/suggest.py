@@ -391,6 +391,12 @@ def _pair_training_set(
     return np.vstack(xs), np.concatenate(ys), np.concatenate(rows)
 
 
+def _new_ranker(config: Config) -> SectionRanker:
+    """An unfitted section ranker with the ``match`` settings (the final one and each fold's)."""
+    m = config.match
+    return SectionRanker(l2=m.l2, interaction_weight=m.interaction_weight, seed=m.seed)
+
+
 def fit_triage(
     labelled: pd.DataFrame, workspace: Workspace, config: Config, *, encoder_id: str = ""
 ) -> TriageModel:
@@ -404,11 +410,7 @@ def fit_triage(
     workspace.cite(frame)
     views, vectors = views_of(frame, workspace)
     X, y, rows = _pair_training_set(frame, views, workspace)
-    ranker = SectionRanker(
-        l2=config.match.l2,
-        interaction_weight=config.match.interaction_weight,
-        seed=config.match.seed,
-    ).fit(X, y, rows)
+    ranker = _new_ranker(config).fit(X, y, rows)
 
     # Out-of-fold matches: the category and Judgement II models must learn from matches made by a
     # ranker that never saw the opinion's draft, as will happen on a new draft.
@@ -420,11 +422,7 @@ def fit_triage(
             frame, groups=groups
         ):
             mask = np.isin(rows, train_idx)
-            fold_ranker = SectionRanker(
-                l2=config.match.l2,
-                interaction_weight=config.match.interaction_weight,
-                seed=config.match.seed,
-            ).fit(X[mask], y[mask], rows[mask])
+            fold_ranker = _new_ranker(config).fit(X[mask], y[mask], rows[mask])
             part = batch_features(
                 frame.iloc[test_idx],
                 workspace,
