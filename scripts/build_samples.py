@@ -35,8 +35,14 @@ HOLDOUT_DRAFTS = ("jidou-teate", "douro-senyou")
 #: its export is cp932, as most municipal spreadsheets save CSV.
 HOLDOUT2 = DATA / "holdout2"
 HOLDOUT2_DRAFTS = ("jouka-sou", "shugaku-enjo")
+#: A third, fresh hold-out (2026-11-29): one draft only as Word, the export as Excel (export B's
+#: layout), so the .docx and .xlsx readers are tested on text nobody tuned against.
+HOLDOUT3 = DATA / "holdout3"
+HOLDOUT3_DRAFTS = ("maisou-kyoka", "hoiku-riyou")
 #: Drafts written without Markdown marks are shipped as .txt, as users would have them.
 PLAIN_TEXT_DRAFTS = ("jidou-teate", "jouka-sou")
+#: Drafts shipped only as Word (no Markdown copy next to them).
+WORD_ONLY_DRAFTS = ("maisou-kyoka",)
 CHANNEL_JA = {
     "selection_request": ("作業依頼への回答", "ⅰ"),
     "interim_briefing": ("中間報告会での指摘", "ⅱ"),
@@ -121,7 +127,9 @@ def write_export_a(
     )
 
 
-def write_export_b(rows: list[dict], rng: random.Random) -> None:
+def write_export_b(
+    rows: list[dict], rng: random.Random, path: Path = SAMPLES / "opinions_r7_b.xlsx"
+) -> None:
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "意見一覧"
@@ -156,23 +164,30 @@ def write_export_b(rows: list[dict], rng: random.Random) -> None:
                 r["reason"],
             ]
         )
-    workbook.save(SAMPLES / "opinions_r7_b.xlsx")
+    workbook.save(path)
 
 
 def write_drafts(root: Path = SAMPLES, raw: Path = RAW) -> None:
     drafts = root / "drafts"
     drafts.mkdir(exist_ok=True)
     for folder in sorted(raw.iterdir()):
+        if folder.name in WORD_ONLY_DRAFTS:
+            write_docx(folder.name, raw, drafts)
+            continue
         suffix = ".txt" if folder.name in PLAIN_TEXT_DRAFTS else ".md"
         shutil.copyfile(folder / "draft.md", drafts / f"{folder.name}{suffix}")
-    if root != SAMPLES:
-        return
+    if root == SAMPLES:
+        write_docx("kaigo-shitei", raw, drafts)
+
+
+def write_docx(draft_id: str, raw: Path, drafts: Path) -> None:
+    """The draft as a Word file: one paragraph per non-empty line, as a pasted draft looks."""
     document = Document()
-    for line in (RAW / "kaigo-shitei" / "draft.md").read_text(encoding="utf-8").splitlines():
+    for line in (raw / draft_id / "draft.md").read_text(encoding="utf-8").splitlines():
         if line.strip():
             document.add_paragraph(line.strip())
-    document.core_properties.title = title_of("kaigo-shitei")
-    document.save(str(drafts / "kaigo-shitei.docx"))
+    document.core_properties.title = title_of(draft_id, raw)
+    document.save(str(drafts / f"{draft_id}.docx"))
 
 
 def write_resolved(root: Path = SAMPLES, raw: Path = RAW) -> None:
@@ -223,18 +238,23 @@ def main() -> None:
     print(f"wrote {len(every)} opinions, {len(EXPORT_A + EXPORT_B)} drafts to {SAMPLES}")
     build_holdout(HOLDOUT, HOLDOUT_DRAFTS, "opinions_r8_holdout.csv", "utf-8-sig", 20260401)
     build_holdout(HOLDOUT2, HOLDOUT2_DRAFTS, "opinions_r8_holdout2_cp932.csv", "cp932", 20261128)
+    build_holdout(HOLDOUT3, HOLDOUT3_DRAFTS, "opinions_r8_holdout3.xlsx", "xlsx", 20261129)
 
 
 def build_holdout(
     root: Path, draft_ids: tuple[str, ...], export_name: str, encoding: str, seed: int
 ) -> None:
-    """One export mixing the hold-out drafts' opinions, laid out like export A."""
+    """One export mixing the hold-out drafts' opinions, laid out like export A (a CSV in
+    ``encoding``) or, for ``encoding="xlsx"``, like export B."""
     rng = random.Random(seed)
     raw = root / "raw"
     rows = [{**r, "draft_id": d} for d in draft_ids for r in load(d, raw)]
     shuffled = list(rows)
     rng.shuffle(shuffled)
-    write_export_a(shuffled, rng, root / export_name, raw=raw, encoding=encoding)
+    if encoding == "xlsx":
+        write_export_b(shuffled, rng, root / export_name)
+    else:
+        write_export_a(shuffled, rng, root / export_name, raw=raw, encoding=encoding)
     write_drafts(root, raw)
     write_resolved(root, raw)
     write_labels(sorted(rows, key=lambda r: r["opinion_id"]), root)

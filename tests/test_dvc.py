@@ -35,6 +35,7 @@ STAGES = (
     "train",
     "holdout",
     "holdout2",
+    "holdout3",
     "score-samples",
 )
 BIN = Path(sys.executable).parent
@@ -78,7 +79,7 @@ def _fresh_copy(root: Path) -> Path:
     samples = project / "data" / "samples"
     shutil.copytree(SAMPLES / "drafts", samples / "drafts")
     shutil.copy2(SAMPLES / "resolved_points.csv", samples / "resolved_points.csv")
-    for holdout in ("holdout", "holdout2"):
+    for holdout in ("holdout", "holdout2", "holdout3"):
         shutil.copytree(ROOT / "data" / holdout, project / "data" / holdout)
     tiny = tiny_samples()
     ids = set(tiny.opinions["opinion_id"])
@@ -147,7 +148,7 @@ def test_dvc_repro_from_a_fresh_copy(tmp_path: Path) -> None:
     assert runs[0].data.tags["evaluation"] == "reused"
     saved = json.loads((project / "models" / "triage" / "config.json").read_text(encoding="utf-8"))
     assert saved["version"] == "opinion-triage/1"
-    for holdout_dir in ("holdout", "holdout2"):
+    for holdout_dir in ("holdout", "holdout2", "holdout3"):
         holdout = json.loads(
             (project / "reports" / holdout_dir / "metrics.json").read_text(encoding="utf-8")
         )

@@ -26,7 +26,7 @@ def test_samples_pass_the_checker_with_the_required_mix() -> None:
     assert 0.18 <= mix["shared+no"] / total <= 0.30
 
 
-@pytest.mark.parametrize("folder", ["holdout", "holdout2"])
+@pytest.mark.parametrize("folder", ["holdout", "holdout2", "holdout3"])
 def test_holdout_sets_pass_the_checker_with_their_mix(folder: str) -> None:
     problems, summary = check_samples(SAMPLES.parent / folder)
     assert problems == []
