@@ -132,27 +132,51 @@ def build_encoder_command(
 
 @samples_app.command("check")
 def samples_check(
-    samples: Annotated[Path, typer.Argument(help="The samples folder.")] = Path("data/samples"),
+    folders: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Labelled folders (default: the training folders, train.samples_dir and "
+            "train.extra_dirs)."
+        ),
+    ] = None,
 ) -> None:
-    """Validate the labelled samples: vocabulary, sections, flowchart, resolved ids, codes.
+    """Validate labelled folders: vocabulary, sections, flowchart, resolved ids, codes.
 
-    Exit status 1 lists every problem; 0 prints the counts per draft and label.
+    Exit status 1 lists every problem; 0 prints the counts per draft and label (per folder when
+    several are checked; they must not share an opinion or a draft, as they train together).
 
     \b
     Example:
-        triage samples check data/samples
+        triage samples check
+        triage samples check data/holdout4
     """
-    from pipeline.samples import check_samples
+    from pipeline.config import load_config
+    from pipeline.samples import check_samples, load_sample_sets
+    from pipeline.train import training_dirs
 
+    problems: list[str] = []
+    summaries: dict[str, object] = {}
     try:
-        problems, summary = check_samples(samples)
+        if not folders:
+            root = Path.cwd()
+            folders = [
+                d.relative_to(root) if d.is_relative_to(root) else d
+                for d in training_dirs(load_config())
+            ]
+        for folder in folders:
+            found, summaries[str(folder)] = check_samples(folder)
+            problems += [f"{folder}: {p}" if len(folders) > 1 else p for p in found]
+        if len(folders) > 1:
+            load_sample_sets(folders)
     except PipelineError as exc:
         raise _fail(exc) from exc
     for problem in problems:
         click.echo(problem)
+    summary = summaries[str(folders[0])] if len(folders) == 1 else summaries
     click.echo(json.dumps(summary, ensure_ascii=False, indent=1))
     if problems:
-        click.echo(f"Error: {len(problems)} problem(s) in {samples}", err=True)
+        where = ", ".join(str(f) for f in folders)
+        click.echo(f"Error: {len(problems)} problem(s) in {where}", err=True)
         raise typer.Exit(1)
 
 
@@ -235,12 +259,19 @@ def evaluate(
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Where metrics and plots go.")] = Path(
         "reports"
     ),
-    samples: Annotated[Path | None, typer.Option("--samples", help="Samples folder.")] = None,
+    samples: Annotated[
+        Path | None,
+        typer.Option(
+            "--samples",
+            help="Evaluate on this labelled folder alone (default: train.samples_dir and "
+            "train.extra_dirs together).",
+        ),
+    ] = None,
     holdout: Annotated[
         Path | None,
         typer.Option(
             "--holdout",
-            help="A labelled folder laid out like the samples (e.g. data/holdout): score its "
+            help="A labelled folder laid out like the samples (e.g. data/holdout4): score its "
             "exports with MODEL through `triage score` and judge the output instead of LODO.",
         ),
     ] = None,
@@ -248,7 +279,7 @@ def evaluate(
         str, typer.Option("--model", help="Model for --holdout (directory or models:/ URI).")
     ] = "models/triage",
 ) -> None:
-    """Leave-one-draft-out evaluation on the samples, with baselines and a confusion matrix.
+    """Leave-one-draft-out evaluation on the training folders, with baselines and a confusion matrix.
 
     With --holdout, the trained MODEL scores the hold-out exports exactly as `triage score`
     does (no row cache) and the output is judged against the hold-out labels.
@@ -258,14 +289,14 @@ def evaluate(
     \b
     Example:
         triage evaluate --out-dir reports
-        triage evaluate --holdout data/holdout --out-dir reports/holdout
+        triage evaluate --holdout data/holdout4 --out-dir reports/holdout4
     """
     import dataclasses
 
     from pipeline.config import load_config
     from pipeline.evaluate import leave_one_draft_out
-    from pipeline.samples import load_samples
-    from pipeline.train import resolve, samples_workspace, write_evaluation
+    from pipeline.samples import load_sample_sets
+    from pipeline.train import samples_workspace, training_dirs, write_evaluation
 
     try:
         cfg = load_config()
@@ -275,11 +306,12 @@ def evaluate(
             triage_model = _load_model(model)
             evaluation = evaluate_holdout(holdout, triage_model, out_dir)
         else:
-            if samples is not None:
+            if samples is not None:  # that folder alone, without train.extra_dirs
                 cfg = dataclasses.replace(
-                    cfg, train=dataclasses.replace(cfg.train, samples_dir=str(samples))
+                    cfg,
+                    train=dataclasses.replace(cfg.train, samples_dir=str(samples), extra_dirs=()),
                 )
-            sample = load_samples(resolve(cfg.train.samples_dir))
+            sample = load_sample_sets(training_dirs(cfg))
             workspace, _ = samples_workspace(cfg, sample)
             evaluation = leave_one_draft_out(sample.opinions, workspace, cfg)
         paths = write_evaluation(evaluation, out_dir)

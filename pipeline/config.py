@@ -107,14 +107,30 @@ class SuggestConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training data and tracking: samples + confirmed reviews, logged to MLflow."""
+    """Training data and tracking: samples + confirmed reviews, logged to MLflow.
+
+    ``extra_dirs`` are more labelled folders laid out like the samples (former hold-outs): the
+    training set and the leave-one-draft-out evaluation use all of them together.
+    """
 
     samples_dir: str = "data/samples"
+    extra_dirs: tuple[str, ...] = ("data/holdout", "data/holdout2", "data/holdout3")
     model_dir: str = "models/triage"
     experiment: str = "opinion-triage"
     registered_model: str = "opinion-triage"
     tracking_uri: str | None = None
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        extra = self.extra_dirs
+        if extra is None:
+            extra = ()
+        if isinstance(extra, str) or not all(isinstance(d, str) and d for d in extra):
+            raise ConfigError(
+                "The 'extra_dirs' option of train must be a list of folder paths. "
+                f"Got {extra!r} instead."
+            )
+        object.__setattr__(self, "extra_dirs", tuple(extra))  # YAML gives a list
 
 
 @dataclass(frozen=True)

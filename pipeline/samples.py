@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from pipeline.drafts import read_draft, read_resolved
-from pipeline.errors import FlowchartError, InputFileError
+from pipeline.errors import FlowchartError, InputFileError, InputSchemaError
 from pipeline.flowchart import verdict
 from pipeline.ingest import check_digit, read_opinions
 from pipeline.schema import CATEGORIES, EXCLUSIONS, Draft
@@ -85,6 +86,40 @@ def load_samples(samples_dir: str | Path) -> SampleSet:
     labels = labels.rename(columns={"draft_id": "label_draft_id"})
     merged = opinions.merge(labels, on="opinion_id", how="inner", validate="one_to_one")
     return SampleSet(merged, drafts, resolved, problems)
+
+
+def load_sample_sets(folders: Sequence[str | Path]) -> SampleSet:
+    """Several labelled folders (the samples and former hold-outs) as one training set.
+
+    An opinion id or a draft id found in two folders is an error naming both: one opinion must
+    not be trained on twice, and a draft must not have two texts.
+    """
+    sets = [(Path(f), load_samples(f)) for f in folders]
+    if len(sets) == 1:
+        return sets[0][1]
+    opinion_home: dict[str, Path] = {}
+    draft_home: dict[str, Path] = {}
+    for folder, sample in sets:
+        for opinion_id in sample.opinions["opinion_id"]:
+            if opinion_id in opinion_home:
+                raise InputSchemaError(
+                    f"opinion {opinion_id} is labelled in both {opinion_home[opinion_id]} and "
+                    f"{folder}; give each opinion one home."
+                )
+            opinion_home[opinion_id] = folder
+        for draft in sample.drafts:
+            if draft.draft_id in draft_home:
+                raise InputSchemaError(
+                    f"draft {draft.draft_id} is in both {draft_home[draft.draft_id]} and "
+                    f"{folder}; give each draft one home."
+                )
+            draft_home[draft.draft_id] = folder
+    return SampleSet(
+        pd.concat([s.opinions for _, s in sets], ignore_index=True),
+        [d for _, s in sets for d in s.drafts],
+        pd.concat([s.resolved for _, s in sets], ignore_index=True),
+        [f"{folder}: {problem}" for folder, s in sets for problem in s.problems],
+    )
 
 
 def _label_problems(

@@ -31,7 +31,7 @@ from pipeline.config import PROJECT_ROOT, Config, load_config
 from pipeline.encoder import embedder_for
 from pipeline.errors import InputFileError, InputSchemaError, PipelineError
 from pipeline.evaluate import Evaluation, confusion_figure, evaluate_scored, leave_one_draft_out
-from pipeline.samples import SampleSet, draft_files, export_files, load_samples
+from pipeline.samples import SampleSet, draft_files, export_files, load_sample_sets, load_samples
 from pipeline.schema import CATEGORIES, OPINION_COLUMNS, Draft, Section
 from pipeline.score import score_export
 from pipeline.suggest import (
@@ -288,15 +288,26 @@ def reviewed_opinions(db: str) -> tuple[pd.DataFrame, list[Draft], list[int]]:
     return frame, drafts, sorted(frame["review_id"].tolist())
 
 
+def training_dirs(config: Config) -> list[Path]:
+    """The labelled folders training and leave-one-draft-out read: the samples, then
+    ``train.extra_dirs``."""
+    return [resolve(d) for d in (config.train.samples_dir, *config.train.extra_dirs)]
+
+
 def training_samples(config: Config, *, db: str | None = None) -> tuple[SampleSet, dict[str, Any]]:
-    """The training set: ``data/samples`` labels plus, with ``db``, the store's confirmed reviews.
+    """The training set: the labels of :func:`training_dirs` plus, with ``db``, the store's
+    confirmed reviews.
 
     A reviewed opinion replaces a sample with the same ``opinion_id`` (the person's later word
     wins). Drafts come from the samples; the store fills in drafts the samples lack. Returns the
     set and a small provenance record (counts and review ids) for the MLflow run.
     """
-    samples = load_samples(resolve(config.train.samples_dir))
-    provenance: dict[str, Any] = {"samples_dir": config.train.samples_dir, "reviews": []}
+    samples = load_sample_sets(training_dirs(config))
+    provenance: dict[str, Any] = {
+        "samples_dir": config.train.samples_dir,
+        "extra_dirs": list(config.train.extra_dirs),
+        "reviews": [],
+    }
     if db is None:
         provenance.update(sample_opinions=len(samples.opinions), reviewed_opinions=0)
         return samples, provenance
@@ -410,7 +421,7 @@ def train(
     MLflow (see :func:`train_tracked`).
     """
     config = config or load_config()
-    samples = samples or load_samples(resolve(config.train.samples_dir))
+    samples = samples or load_sample_sets(training_dirs(config))
     model, evaluation = _fit(config, samples, evaluate=evaluate, progress=progress)
     target = Path(model_dir) if model_dir else resolve(config.train.model_dir)
     metrics = evaluation.metrics if evaluation else None

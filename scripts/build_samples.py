@@ -39,8 +39,12 @@ HOLDOUT2_DRAFTS = ("jouka-sou", "shugaku-enjo")
 #: layout), so the .docx and .xlsx readers are tested on text nobody tuned against.
 HOLDOUT3 = DATA / "holdout3"
 HOLDOUT3_DRAFTS = ("maisou-kyoka", "hoiku-riyou")
+#: The fourth (2026-11-29), written while the first three became training data: the hold-out.
+#: Its export is UTF-8 without BOM, as a web form's download would be.
+HOLDOUT4 = DATA / "holdout4"
+HOLDOUT4_DRAFTS = ("kokuho-kanyu", "jidousha-shako")
 #: Drafts written without Markdown marks are shipped as .txt, as users would have them.
-PLAIN_TEXT_DRAFTS = ("jidou-teate", "jouka-sou")
+PLAIN_TEXT_DRAFTS = ("jidou-teate", "jouka-sou", "kokuho-kanyu")
 #: Drafts shipped only as Word (no Markdown copy next to them).
 WORD_ONLY_DRAFTS = ("maisou-kyoka",)
 CHANNEL_JA = {
@@ -239,6 +243,7 @@ def main() -> None:
     build_holdout(HOLDOUT, HOLDOUT_DRAFTS, "opinions_r8_holdout.csv", "utf-8-sig", 20260401)
     build_holdout(HOLDOUT2, HOLDOUT2_DRAFTS, "opinions_r8_holdout2_cp932.csv", "cp932", 20261128)
     build_holdout(HOLDOUT3, HOLDOUT3_DRAFTS, "opinions_r8_holdout3.xlsx", "xlsx", 20261129)
+    build_holdout(HOLDOUT4, HOLDOUT4_DRAFTS, "opinions_r8_holdout4.csv", "utf-8", 20261130)
 
 
 def build_holdout(

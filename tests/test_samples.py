@@ -26,7 +26,7 @@ def test_samples_pass_the_checker_with_the_required_mix() -> None:
     assert 0.18 <= mix["shared+no"] / total <= 0.30
 
 
-@pytest.mark.parametrize("folder", ["holdout", "holdout2", "holdout3"])
+@pytest.mark.parametrize("folder", ["holdout", "holdout2", "holdout3", "holdout4"])
 def test_holdout_sets_pass_the_checker_with_their_mix(folder: str) -> None:
     problems, summary = check_samples(SAMPLES.parent / folder)
     assert problems == []
@@ -52,3 +52,42 @@ def test_checker_reports_broken_labels(tmp_path: Path) -> None:
     assert f"({third['opinion_id']}): verdict" in text
     result = CliRunner().invoke(app, ["samples", "check", str(copy)])
     assert result.exit_code == 1 and "problem(s)" in result.output
+
+
+def test_training_folders_load_as_one_set() -> None:
+    from pipeline.config import load_config
+    from pipeline.samples import load_sample_sets, load_samples
+    from pipeline.train import training_dirs
+
+    folders = training_dirs(load_config())
+    assert [f.name for f in folders] == ["samples", "holdout", "holdout2", "holdout3"]
+    together = load_sample_sets(folders)
+    parts = [load_samples(f) for f in folders]
+    assert len(together.opinions) == sum(len(p.opinions) for p in parts) == 1500
+    assert together.opinions["opinion_id"].is_unique
+    assert len({d.draft_id for d in together.drafts}) == len(together.drafts) == 12
+    assert len(together.resolved) == sum(len(p.resolved) for p in parts)
+
+
+def test_a_folder_given_twice_is_refused_naming_the_opinion(tmp_path: Path) -> None:
+    from pipeline.errors import InputSchemaError
+    from pipeline.samples import load_sample_sets
+
+    copy = tmp_path / "again"
+    shutil.copytree(SAMPLES.parent / "holdout3", copy)
+    with pytest.raises(
+        InputSchemaError, match=r"opinion \S+ is labelled in both .*holdout3 and .*again"
+    ):
+        load_sample_sets([SAMPLES.parent / "holdout3", copy])
+    result = CliRunner().invoke(
+        app, ["samples", "check", str(SAMPLES.parent / "holdout3"), str(copy)]
+    )
+    assert result.exit_code == 1 and "labelled in both" in result.output
+
+
+def test_check_without_folders_checks_every_training_folder() -> None:
+    result = CliRunner().invoke(app, ["samples", "check"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert [Path(k).name for k in summary] == ["samples", "holdout", "holdout2", "holdout3"]
+    assert summary[next(iter(summary))]["opinions"] == 900
