@@ -143,7 +143,8 @@ def load_model(directory: str | Path) -> TriageModel:
     if not config_path.exists():
         raise ModelNotFoundError(
             f"No trained model in {directory} ({CONFIG_FILE} missing). Train one with "
-            "`triage train` (or `make demo`, which trains the default model on data/samples)."
+            "`triage train` (or `make demo`, which trains the default model on the labelled "
+            "folders of params.yaml: train.samples_dir and train.extra_dirs)."
         )
     info = json.loads(config_path.read_text(encoding="utf-8"))
     versions = _versions()

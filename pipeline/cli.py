@@ -429,9 +429,10 @@ def demo(
 ) -> None:
     """The main job on the bundled samples: build the encoder, train if needed, score both exports.
 
-    Trains the default model on data/samples when models/triage has none (without the
-    leave-one-draft-out evaluation; `triage evaluate` gives those figures), then scores the two
-    sample exports against their drafts and the resolved points.
+    Trains the default model on the labelled folders (train.samples_dir and train.extra_dirs)
+    when models/triage has none (without the leave-one-draft-out evaluation; `triage evaluate`
+    gives those figures), then scores the two sample exports against their drafts and the
+    resolved points.
 
     \b
     Example:

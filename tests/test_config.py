@@ -53,3 +53,14 @@ def test_ranges_are_checked_and_replace_applies_overrides() -> None:
 def test_config_is_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         Config().match.top_k = 9  # type: ignore[misc]
+
+
+def test_extra_training_folders_are_a_list_of_paths(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("train:\n  extra_dirs: [data/a, data/b]\n", encoding="utf-8")
+    assert load_config(path).train.extra_dirs == ("data/a", "data/b")
+    path.write_text("train:\n  extra_dirs:\n", encoding="utf-8")
+    assert load_config(path).train.extra_dirs == ()
+    path.write_text("train:\n  extra_dirs: data/a\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"'extra_dirs' option of train must be a list"):
+        load_config(path)
