@@ -9,14 +9,21 @@ each text, so no two texts are equal and neither the embedding cache nor de-dupl
 flatter the first pass. Each measurement runs in its own subprocess, so peak RSS is its own:
 
 - ``raw encoder``: sentence-transformers ``encode(prompt_name="query")`` on the first 1,000 texts,
-  run just before each scoring run; each ratio is to the raw run next to it (the VM's speed
-  drifts by 20% and more within minutes);
+  run just before *and* just after each scoring run; each ratio is to the mean of those two (the
+  VM's speed drifts by 20% and more within minutes, so a ratio to a far-away raw run says little);
 - ``score N (cold)``: ``score_export`` with an empty embedding cache (everything computed,
   including indexing the six drafts and the resolved points);
 - ``score N (drafts indexed)``: opinions cold, but the drafts and resolved points already in the
   embedding cache, as for every export after the first one against the same drafts in a round;
 - ``score N (cached)``: the same export again into a new output with the embedding and
-  suggestion caches from the cold run (what a re-score of the same export costs).
+  suggestion caches from the cold run (what a re-score of the same export costs);
+- ``raw encoder, cold work`` (with ``--ceiling``): the raw encoder on every text a cold 1k run
+  must embed (the opinions, the six drafts' headings and sentences, the resolved points), to show
+  the best ratio a cold run could reach if the pipeline cost nothing but encoding.
+
+Each ratio is given twice: by wall-clock time and by CPU time (all threads of the process). CPU
+time is what the work costs; wall-clock time also moves with whatever else the host runs.
+``--repeat R`` runs the whole sequence R times and reports the median ratios.
 
 Needs a trained model in models/triage (``make demo`` or ``triage train``). Prints a Markdown
 table and writes ``benchmarks/results/bench_score.json``.
@@ -33,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +89,27 @@ def make_export(n: int, path: Path) -> tuple[Path, list[Path], Path]:
     )
 
 
+def cold_work_texts(n: int, workdir: Path) -> tuple[list[str], list[str]]:
+    """(query texts, passage texts) a cold run of ``n`` opinions embeds, as the pipeline builds
+    them: collected with an embedder that records its input instead of encoding it."""
+    import numpy as np
+
+    from pipeline.drafts import read_draft, read_resolved
+    from pipeline.suggest import build_workspace
+
+    export, drafts, resolved = make_export(n, workdir / f"export_{n}.csv")
+    import pandas as pd
+
+    passages: list[str] = []
+
+    def recorder(texts: Sequence[str], prompt_name: str) -> np.ndarray:
+        passages.extend(texts)
+        return np.zeros((len(texts), 384), dtype=np.float32)
+
+    build_workspace([read_draft(d) for d in drafts], recorder, resolved=read_resolved(resolved)[0])
+    return list(pd.read_csv(export, dtype=str)["意見"])[:n], list(dict.fromkeys(passages))
+
+
 def child(kind: str, n: int, workdir: str) -> None:
     """Runs in a subprocess: one measurement, printed as JSON."""
     from pipeline.bundle import load_model
@@ -89,15 +118,20 @@ def child(kind: str, n: int, workdir: str) -> None:
 
     work = Path(workdir)
     export, drafts, resolved = make_export(n, work / f"export_{n}.csv")
-    if kind == "raw":
+    if kind in ("raw", "raw_cold_work"):
         import pandas as pd
 
         texts = list(pd.read_csv(export, dtype=str)["意見"])[:n]
+        passages: list[str] = []
+        if kind == "raw_cold_work":
+            texts, passages = cold_work_texts(n, work)
         model = load_encoder()
         model.encode(texts[:32], prompt_name="query", batch_size=32)  # warm-up
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         model.encode(texts, prompt_name="query", batch_size=32)
-        seconds = time.perf_counter() - start
+        if passages:
+            model.encode(passages, prompt_name="passage", batch_size=32)
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
     else:
         model = load_model(ROOT / "models" / "triage")
         cache = work / (f"cache_{n}.sqlite" if kind != "indexed" else f"cache_{n}_indexed.sqlite")
@@ -110,13 +144,13 @@ def child(kind: str, n: int, workdir: str) -> None:
                 [read_draft(d) for d in drafts], embedder, resolved=read_resolved(resolved)[0]
             )
         out = work / f"out_{n}_{kind}.csv"
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         # Own suggestion-row cache per run (never the project's): "cached" reuses the cold run's.
         rows = work / (f"rows_{n}_indexed.sqlite" if kind == "indexed" else f"rows_{n}.sqlite")
         result = score_export(
             export, drafts, out, model, embedder, resolved_path=resolved, progress=False, cache=rows
         )
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
         assert result.scored == n, (result.scored, result.errors[:3])
     rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
     print(
@@ -125,17 +159,29 @@ def child(kind: str, n: int, workdir: str) -> None:
                 "kind": kind,
                 "n": n,
                 "seconds": seconds,
+                "cpu_seconds": cpu_seconds,
                 "per_second": n / seconds,
+                "per_cpu_second": n / cpu_seconds,
                 "peak_rss_gb": rss_gb,
             }
         )
     )
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1, help="Run the sequence R times.")
+    parser.add_argument(
+        "--ceiling", action="store_true", help="Also time the raw encoder on a cold run's texts."
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="Where the JSON results go.")
     parser.add_argument("--child", nargs=3, metavar=("KIND", "N", "WORKDIR"))
     args = parser.parse_args()
@@ -155,31 +201,52 @@ def main() -> None:
         )
         return json.loads(output.stdout.strip().splitlines()[-1])
 
-    with tempfile.TemporaryDirectory() as workdir:
-        # This VM's speed drifts by 20% and more within minutes (its host is shared), so every
-        # scoring run is paired with a raw-encoder run just before it and compared to that.
-        for n in args.sizes:
-            for kind in ("cold", "indexed", "cached"):
-                raw = run("raw", 1000, workdir)
-                record = run(kind, n, workdir)
-                record["raw_per_second"] = raw["per_second"]
-                record["ratio"] = record["per_second"] / raw["per_second"]
-                results.append(record)
-                print(
-                    f"{kind:>7} n={n:>6}: {record['per_second']:8.1f} opinions/s "
-                    f"({record['ratio']:.2f}× the raw encoder's {raw['per_second']:.1f}/s just before), "
-                    f"peak RSS {record['peak_rss_gb']:.2f} GB (raw {raw['peak_rss_gb']:.2f})",
-                    flush=True,
-                )
+    kinds = ["cold", "indexed", "cached"] + (["raw_cold_work"] if args.ceiling else [])
+    for repeat in range(args.repeat):
+        with tempfile.TemporaryDirectory() as workdir:
+            # Every measured run is bracketed by raw-encoder runs; its ratios are to their mean.
+            before = run("raw", 1000, workdir)
+            for n in args.sizes:
+                for kind in kinds:
+                    if kind == "raw_cold_work" and n != min(args.sizes):
+                        continue
+                    record = run(kind, n, workdir)
+                    after = run("raw", 1000, workdir)
+                    raw = (before["per_second"] + after["per_second"]) / 2
+                    raw_cpu = (before["per_cpu_second"] + after["per_cpu_second"]) / 2
+                    record.update(
+                        repeat=repeat,
+                        raw_per_second=raw,
+                        raw_per_cpu_second=raw_cpu,
+                        raw_spread=abs(before["per_second"] - after["per_second"]) / raw,
+                        ratio=record["per_second"] / raw,
+                        cpu_ratio=record["per_cpu_second"] / raw_cpu,
+                    )
+                    results.append(record)
+                    before = after
+                    print(
+                        f"{kind:>13} n={n:>6}: {record['per_second']:8.1f} opinions/s, "
+                        f"{record['ratio']:.2f}× raw by wall clock, {record['cpu_ratio']:.2f}× by "
+                        f"CPU (raw {raw:.1f}/s, before/after differ {record['raw_spread']:.0%}), "
+                        f"peak RSS {record['peak_rss_gb']:.2f} GB",
+                        flush=True,
+                    )
     print(
-        "\n| run | opinions | opinions/s | raw encoder just before (/s) | × raw | peak RSS (GB) |"
-        "\n|---|---|---|---|---|---|"
+        "\n| run | opinions | opinions/s | raw encoder around it (/s) | × raw (wall) | × raw (CPU) "
+        "| peak RSS (GB) |\n|---|---|---|---|---|---|---|"
     )
-    for r in results:
-        print(
-            f"| {r['kind']} | {r['n']} | {r['per_second']:.1f} | {r['raw_per_second']:.1f} | "
-            f"{r['ratio']:.2f} | {r['peak_rss_gb']:.2f} |"
-        )
+    for kind in kinds:
+        for n in args.sizes:
+            group = [r for r in results if r["kind"] == kind and r["n"] == n]
+            if not group:
+                continue
+            print(
+                f"| {kind} | {n} | {_median([r['per_second'] for r in group]):.1f} | "
+                f"{_median([r['raw_per_second'] for r in group]):.1f} | "
+                f"{_median([r['ratio'] for r in group]):.2f} | "
+                f"{_median([r['cpu_ratio'] for r in group]):.2f} | "
+                f"{max(r['peak_rss_gb'] for r in group):.2f} |"
+            )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
@@ -187,6 +254,7 @@ def main() -> None:
                 "machine": platform.platform(),
                 "cpus": os.cpu_count(),
                 "threads": args.threads,
+                "repeat": args.repeat,
                 "results": results,
             },
             indent=1,
