@@ -151,7 +151,7 @@ def samples_check(
         triage samples check data/holdout4
     """
     from pipeline.config import load_config
-    from pipeline.samples import check_samples, load_sample_sets
+    from pipeline.samples import check_samples, combine_sample_sets, load_samples
     from pipeline.train import training_dirs
 
     problems: list[str] = []
@@ -163,11 +163,11 @@ def samples_check(
                 d.relative_to(root) if d.is_relative_to(root) else d
                 for d in training_dirs(load_config())
             ]
-        for folder in folders:
-            found, summaries[str(folder)] = check_samples(folder)
+        loaded = [(folder, load_samples(folder)) for folder in folders]
+        for folder, sample in loaded:
+            found, summaries[str(folder)] = check_samples(folder, sample)
             problems += [f"{folder}: {p}" if len(folders) > 1 else p for p in found]
-        if len(folders) > 1:
-            load_sample_sets(folders)
+        combine_sample_sets(loaded)  # no opinion or draft in two folders
     except PipelineError as exc:
         raise _fail(exc) from exc
     for problem in problems:

@@ -89,12 +89,16 @@ def load_samples(samples_dir: str | Path) -> SampleSet:
 
 
 def load_sample_sets(folders: Sequence[str | Path]) -> SampleSet:
-    """Several labelled folders (the samples and former hold-outs) as one training set.
+    """Several labelled folders (the samples and former hold-outs) as one training set."""
+    return combine_sample_sets([(Path(f), load_samples(f)) for f in folders])
+
+
+def combine_sample_sets(sets: Sequence[tuple[Path, SampleSet]]) -> SampleSet:
+    """Loaded (folder, set) pairs as one set.
 
     An opinion id or a draft id found in two folders is an error naming both: one opinion must
     not be trained on twice, and a draft must not have two texts.
     """
-    sets = [(Path(f), load_samples(f)) for f in folders]
     if len(sets) == 1:
         return sets[0][1]
     opinion_home: dict[str, Path] = {}
@@ -178,13 +182,16 @@ def _label_problems(
     return problems
 
 
-def check_samples(samples_dir: str | Path) -> tuple[list[str], dict[str, object]]:
+def check_samples(
+    samples_dir: str | Path, sample: SampleSet | None = None
+) -> tuple[list[str], dict[str, object]]:
     """Every rule of ANNOTATION_GUIDE.md and DATA_FORMATS.md the labels must keep.
 
+    ``sample`` is the folder already loaded (:func:`load_samples`), if the caller has it.
     Returns (problems, summary). An empty problem list means the set is valid.
     """
     samples_dir = Path(samples_dir)
-    sample = load_samples(samples_dir)
+    sample = sample if sample is not None else load_samples(samples_dir)
     problems = list(sample.problems)
     sections = {d.draft_id: set(d.section_ids()) for d in sample.drafts}
     resolved_ids = dict(
