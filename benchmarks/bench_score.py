@@ -89,16 +89,14 @@ def make_export(n: int, path: Path) -> tuple[Path, list[Path], Path]:
     )
 
 
-def cold_work_texts(n: int, workdir: Path) -> tuple[list[str], list[str]]:
-    """(query texts, passage texts) a cold run of ``n`` opinions embeds, as the pipeline builds
-    them: collected with an embedder that records its input instead of encoding it."""
+def draft_texts(drafts: Sequence[Path], resolved: Path) -> list[str]:
+    """The passage texts a cold run embeds besides the opinions (the drafts' headings and
+    sentences, the resolved points), as the pipeline builds them: collected with an embedder
+    that records its input instead of encoding it."""
     import numpy as np
 
     from pipeline.drafts import read_draft, read_resolved
     from pipeline.suggest import build_workspace
-
-    export, drafts, resolved = make_export(n, workdir / f"export_{n}.csv")
-    import pandas as pd
 
     passages: list[str] = []
 
@@ -107,7 +105,7 @@ def cold_work_texts(n: int, workdir: Path) -> tuple[list[str], list[str]]:
         return np.zeros((len(texts), 384), dtype=np.float32)
 
     build_workspace([read_draft(d) for d in drafts], recorder, resolved=read_resolved(resolved)[0])
-    return list(pd.read_csv(export, dtype=str)["意見"])[:n], list(dict.fromkeys(passages))
+    return list(dict.fromkeys(passages))
 
 
 def child(kind: str, n: int, workdir: str) -> None:
@@ -122,9 +120,7 @@ def child(kind: str, n: int, workdir: str) -> None:
         import pandas as pd
 
         texts = list(pd.read_csv(export, dtype=str)["意見"])[:n]
-        passages: list[str] = []
-        if kind == "raw_cold_work":
-            texts, passages = cold_work_texts(n, work)
+        passages = draft_texts(drafts, resolved) if kind == "raw_cold_work" else []
         model = load_encoder()
         model.encode(texts[:32], prompt_name="query", batch_size=32)  # warm-up
         start, cpu = time.perf_counter(), time.process_time()
