@@ -9,6 +9,7 @@ heading becomes its child level, and a form already open on the path closes the 
 from __future__ import annotations
 
 import re
+import statistics
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -160,10 +161,44 @@ def _pdf_lines(path: Path) -> list[str]:
 
     try:
         with pdfplumber.open(str(path)) as pdf:
-            pages = [page.extract_text() or "" for page in pdf.pages]
+            pages = [page.extract_text_lines() for page in pdf.pages]
     except Exception as exc:  # pdfminer raises several types for a damaged file
         raise InputFileError(f"{path}: cannot read as a PDF ({exc}).") from exc
-    return [line for page in pages for line in page.splitlines()]
+    return [line for page in pages for line in reflow_pdf_lines(page)]
+
+
+def reflow_pdf_lines(lines: Sequence[dict]) -> list[str]:
+    """Join a PDF page's printed lines back into paragraphs.
+
+    A printed draft breaks its lines where the page ends, mid-word and mid-sentence (「建築主」
+    「事等」); kept apart, the pieces are split as sentences and lose their words to BM25 and the
+    encoder. A line that runs to the right margin continues on the next one, unless that next line
+    is indented (a new paragraph), is a heading or starts a bullet. ``lines`` are pdfplumber's
+    ``extract_text_lines()`` rows (``text``, ``x0``, ``x1``, ``chars``).
+    """
+    rows = [row for row in lines if str(row.get("text", "")).strip()]
+    if not rows:
+        return []
+    sizes = [float(c.get("size", 0.0)) for row in rows for c in row.get("chars", [])]
+    em = statistics.median(sizes) if sizes else 10.0
+    right = max(float(row["x1"]) for row in rows)
+    left = min(float(row["x0"]) for row in rows)
+    out: list[str] = []
+    continues = False
+    for row in rows:
+        text = str(row["text"]).strip()
+        starts_anew = (
+            float(row["x0"]) > left + 0.5 * em
+            or parse_heading(text) is not None
+            or text[0] in "・●○◆■□-－"
+            or _PAGE_NUMBER.match(text) is not None
+        )
+        if continues and out and not starts_anew:
+            out[-1] += text
+        else:
+            out.append(text)
+        continues = float(row["x1"]) >= right - 1.5 * em and not _PAGE_NUMBER.match(text)
+    return out
 
 
 def draft_lines(path: Path) -> list[str]:

@@ -43,10 +43,23 @@ HOLDOUT3_DRAFTS = ("maisou-kyoka", "hoiku-riyou")
 #: Its export is UTF-8 without BOM, as a web form's download would be.
 HOLDOUT4 = DATA / "holdout4"
 HOLDOUT4_DRAFTS = ("kokuho-kanyu", "jidousha-shako")
+HOLDOUT5 = DATA / "holdout5"
+HOLDOUT5_DRAFTS = ("yobou-sesshu", "kenchiku-kakunin")
+EXTRA1 = DATA / "extra1"
+EXTRA1_DRAFTS = ("inu-touroku", "shougai-techou", "tenshutsu-tennyu", "kansensho-hassei")
 #: Drafts written without Markdown marks are shipped as .txt, as users would have them.
-PLAIN_TEXT_DRAFTS = ("jidou-teate", "jouka-sou", "kokuho-kanyu")
+PLAIN_TEXT_DRAFTS = (
+    "jidou-teate",
+    "jouka-sou",
+    "kokuho-kanyu",
+    "kenchiku-kakunin",
+    "tenshutsu-tennyu",
+)
 #: Drafts shipped only as Word (no Markdown copy next to them).
 WORD_ONLY_DRAFTS = ("maisou-kyoka",)
+#: Drafts shipped only as PDF, laid out as a printed page: lines wrapped at a fixed width, a page
+#: number at the foot of every page.
+PDF_ONLY_DRAFTS = ("kenchiku-kakunin",)
 CHANNEL_JA = {
     "selection_request": ("作業依頼への回答", "ⅰ"),
     "interim_briefing": ("中間報告会での指摘", "ⅱ"),
@@ -178,6 +191,9 @@ def write_drafts(root: Path = SAMPLES, raw: Path = RAW) -> None:
         if folder.name in WORD_ONLY_DRAFTS:
             write_docx(folder.name, raw, drafts)
             continue
+        if folder.name in PDF_ONLY_DRAFTS:
+            write_pdf(folder.name, raw, drafts)
+            continue
         suffix = ".txt" if folder.name in PLAIN_TEXT_DRAFTS else ".md"
         shutil.copyfile(folder / "draft.md", drafts / f"{folder.name}{suffix}")
     if root == SAMPLES:
@@ -192,6 +208,36 @@ def write_docx(draft_id: str, raw: Path, drafts: Path) -> None:
             document.add_paragraph(line.strip())
     document.core_properties.title = title_of(draft_id, raw)
     document.save(str(drafts / f"{draft_id}.docx"))
+
+
+def write_pdf(
+    draft_id: str, raw: Path, drafts: Path, chars_per_line: int = 40, lines_per_page: int = 40
+) -> None:
+    """The draft as an A4 PDF: paragraphs wrapped at ``chars_per_line`` characters (as a printed
+    draft's lines break mid-sentence), ``lines_per_page`` lines a page, 「- n -」 at each foot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib_fontja  # noqa: F401  (registers a Japanese font)
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    matplotlib.rcParams["pdf.fonttype"] = 42  # embed TrueType so the text can be extracted
+    printed: list[str] = []
+    for line in (raw / draft_id / "draft.md").read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            printed.append("")
+        for start in range(0, len(line), chars_per_line):
+            printed.append(line[start : start + chars_per_line])
+    pages = [printed[i : i + lines_per_page] for i in range(0, len(printed), lines_per_page)]
+    with PdfPages(drafts / f"{draft_id}.pdf", metadata={"Title": title_of(draft_id, raw)}) as pdf:
+        for number, page in enumerate(pages, start=1):
+            figure = plt.figure(figsize=(8.27, 11.69))
+            for i, line in enumerate(page):
+                figure.text(0.1, 0.93 - i * 0.021, line, fontsize=10.5)
+            figure.text(0.5, 0.04, f"- {number} -", fontsize=9, ha="center")
+            pdf.savefig(figure)
+            plt.close(figure)
 
 
 def write_resolved(root: Path = SAMPLES, raw: Path = RAW) -> None:
@@ -244,6 +290,8 @@ def main() -> None:
     build_holdout(HOLDOUT2, HOLDOUT2_DRAFTS, "opinions_r8_holdout2_cp932.csv", "cp932", 20261128)
     build_holdout(HOLDOUT3, HOLDOUT3_DRAFTS, "opinions_r8_holdout3.xlsx", "xlsx", 20261129)
     build_holdout(HOLDOUT4, HOLDOUT4_DRAFTS, "opinions_r8_holdout4.csv", "utf-8", 20261130)
+    build_holdout(HOLDOUT5, HOLDOUT5_DRAFTS, "opinions_r8_holdout5_cp932.csv", "cp932", 20261201)
+    build_holdout(EXTRA1, EXTRA1_DRAFTS, "opinions_r8_extra1.xlsx", "xlsx", 20261202)
 
 
 def build_holdout(

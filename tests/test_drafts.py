@@ -190,6 +190,54 @@ def test_pdf_draft_goes_through_the_same_detector(tmp_path: Path) -> None:
     ]
 
 
+PRINTED_SECTION = (
+    "共通システムに申請者向けの単一の窓口を設け、申請者は建築物の所在地と申請先を選択した上で"
+    "申請を行う。申請先として選択できる機関は、その業務区域に応じて自動的に表示する。"
+)
+PRINTED_SECOND_PARAGRAPH = "申請の受付は24時間行うことができるものとする。"
+
+
+def _printed_pdf(path: Path, lines: list[tuple[str, bool]]) -> None:
+    """A one-page PDF: each (text, indented) line at 10.5 pt from a fixed left margin."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib_fontja  # noqa: F401  (registers a Japanese font)
+
+    matplotlib.rcParams["pdf.fonttype"] = 42
+    figure = plt.figure(figsize=(8.27, 11.69))
+    for i, (line, indented) in enumerate(lines):
+        figure.text(0.1 + (0.018 if indented else 0.0), 0.93 - i * 0.021, line, fontsize=10.5)
+    figure.text(0.5, 0.04, "- 1 -", fontsize=9, ha="center")
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def test_pdf_lines_broken_at_the_margin_are_joined_into_paragraphs(tmp_path: Path) -> None:
+    width = 38
+    body = [(PRINTED_SECTION[i : i + width], i == 0) for i in range(0, len(PRINTED_SECTION), width)]
+    lines = [
+        ("申請手続の共通化推進方針（案）", False),
+        ("１．共通化の内容", False),
+        ("（１）申請窓口の一元化", False),
+        *body,
+        (PRINTED_SECOND_PARAGRAPH, True),
+        ("（２）手数料", False),
+        ("・手数料は共通システム上で納付できる。", False),
+        ("・窓口での納付も受け付ける。", False),
+    ]
+    path = tmp_path / "printed.pdf"
+    _printed_pdf(path, lines)
+    draft = read_draft(path)
+    assert draft.section_ids() == ["1", "1.(1)", "1.(2)"]
+    window, fees = draft.sections[1], draft.sections[2]
+    # The wrapped lines are one paragraph again (no break mid-word), the indented line starts a
+    # new one, and the page number is gone.
+    assert window.text == PRINTED_SECTION + "\n" + PRINTED_SECOND_PARAGRAPH
+    assert fees.text == "・手数料は共通システム上で納付できる。\n・窓口での納付も受け付ける。"
+
+
 def test_draft_without_numbering_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "memo.md"
     path.write_text("メモ\n見出しのない文章。\n", encoding="utf-8")
