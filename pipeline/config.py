@@ -114,7 +114,13 @@ class TrainConfig:
     """
 
     samples_dir: str = "data/samples"
-    extra_dirs: tuple[str, ...] = ("data/holdout", "data/holdout2", "data/holdout3")
+    extra_dirs: tuple[str, ...] = (
+        "data/holdout",
+        "data/holdout2",
+        "data/holdout3",
+        "data/holdout4",
+        "data/extra1",
+    )
     model_dir: str = "models/triage"
     experiment: str = "opinion-triage"
     registered_model: str = "opinion-triage"

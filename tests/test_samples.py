@@ -26,11 +26,21 @@ def test_samples_pass_the_checker_with_the_required_mix() -> None:
     assert 0.18 <= mix["shared+no"] / total <= 0.30
 
 
-@pytest.mark.parametrize("folder", ["holdout", "holdout2", "holdout3", "holdout4"])
-def test_holdout_sets_pass_the_checker_with_their_mix(folder: str) -> None:
+@pytest.mark.parametrize(
+    ("folder", "drafts"),
+    [
+        ("holdout", 2),
+        ("holdout2", 2),
+        ("holdout3", 2),
+        ("holdout4", 2),
+        ("holdout5", 2),
+        ("extra1", 4),
+    ],
+)
+def test_holdout_sets_pass_the_checker_with_their_mix(folder: str, drafts: int) -> None:
     problems, summary = check_samples(SAMPLES.parent / folder)
     assert problems == []
-    assert summary["drafts"] == 2 and summary["opinions"] == 200
+    assert summary["drafts"] == drafts and summary["opinions"] == 100 * drafts
     for counts in summary["per_draft"].values():
         assert counts["shared"] == 58 and all(counts[c] == 7 for c in "abcdef")
 
@@ -54,18 +64,21 @@ def test_checker_reports_broken_labels(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "problem(s)" in result.output
 
 
+TRAINING_FOLDERS = ["samples", "holdout", "holdout2", "holdout3", "holdout4", "extra1"]
+
+
 def test_training_folders_load_as_one_set() -> None:
     from pipeline.config import load_config
     from pipeline.samples import load_sample_sets, load_samples
     from pipeline.train import training_dirs
 
     folders = training_dirs(load_config())
-    assert [f.name for f in folders] == ["samples", "holdout", "holdout2", "holdout3"]
+    assert [f.name for f in folders] == TRAINING_FOLDERS
     together = load_sample_sets(folders)
     parts = [load_samples(f) for f in folders]
-    assert len(together.opinions) == sum(len(p.opinions) for p in parts) == 1500
+    assert len(together.opinions) == sum(len(p.opinions) for p in parts) == 2100
     assert together.opinions["opinion_id"].is_unique
-    assert len({d.draft_id for d in together.drafts}) == len(together.drafts) == 12
+    assert len({d.draft_id for d in together.drafts}) == len(together.drafts) == 18
     assert len(together.resolved) == sum(len(p.resolved) for p in parts)
 
 
@@ -89,5 +102,5 @@ def test_check_without_folders_checks_every_training_folder() -> None:
     result = CliRunner().invoke(app, ["samples", "check"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
-    assert [Path(k).name for k in summary] == ["samples", "holdout", "holdout2", "holdout3"]
+    assert [Path(k).name for k in summary] == TRAINING_FOLDERS
     assert summary[next(iter(summary))]["opinions"] == 900
