@@ -89,13 +89,23 @@ def parse_heading(line: str) -> Heading | None:
     return None
 
 
+#: A line of its own between two pages (the PDF reader puts one after every page).
+PAGE_BREAK = "\f"
+
+
 def sections_from_lines(lines: Iterable[str], draft_id: str) -> tuple[str, list[Section]]:
-    """Split lines into (title, sections) by numbering; each section keeps its own body only."""
+    """Split lines into (title, sections) by numbering; each section keeps its own body only.
+
+    Where the lines carry :data:`PAGE_BREAK` markers, each section records the pages it spans."""
     title = ""
     stack: list[tuple[str, str]] = []  # (kind, id) along the current heading path
     open_sections: list[dict[str, object]] = []
     seen_ids: dict[str, int] = {}
+    page, paged = 1, False
     for number, raw_line in enumerate(lines, start=1):
+        if raw_line == PAGE_BREAK:
+            page, paged = page + 1, True
+            continue
         line = raw_line.rstrip()
         if not line.strip() or _PAGE_NUMBER.match(line.strip()):
             continue
@@ -105,6 +115,7 @@ def sections_from_lines(lines: Iterable[str], draft_id: str) -> tuple[str, list[
                 body = open_sections[-1]["body"]
                 assert isinstance(body, list)
                 body.append(_MARKDOWN_MARK.sub("", line).strip())
+                open_sections[-1]["page_end"] = page
             elif not title:
                 title = _MARKDOWN_MARK.sub("", line).strip()
             continue
@@ -127,6 +138,8 @@ def sections_from_lines(lines: Iterable[str], draft_id: str) -> tuple[str, list[
                 "parent": parent_id,
                 "body": [],
                 "line": number,
+                "page_start": page,
+                "page_end": page,
             }
         )
     parents = {s["parent"] for s in open_sections if s["parent"]}
@@ -140,6 +153,8 @@ def sections_from_lines(lines: Iterable[str], draft_id: str) -> tuple[str, list[
             parent_id=s["parent"],  # type: ignore[arg-type]
             is_leaf=s["id"] not in parents,
             line=int(s["line"]),  # type: ignore[call-overload]
+            page_start=int(s["page_start"]) if paged else None,  # type: ignore[call-overload]
+            page_end=int(s["page_end"]) if paged else None,  # type: ignore[call-overload]
         )
         for s in open_sections
     ]
@@ -164,7 +179,12 @@ def _pdf_lines(path: Path) -> list[str]:
             pages = [page.extract_text_lines() for page in pdf.pages]
     except Exception as exc:  # pdfminer raises several types for a damaged file
         raise InputFileError(f"{path}: cannot read as a PDF ({exc}).") from exc
-    return [line for page in pages for line in reflow_pdf_lines(page)]
+    lines: list[str] = []
+    for number, page in enumerate(pages):
+        if number:
+            lines.append(PAGE_BREAK)
+        lines.extend(reflow_pdf_lines(page))
+    return lines
 
 
 def reflow_pdf_lines(lines: Sequence[dict]) -> list[str]:

@@ -59,16 +59,19 @@ PAIR_FEATURES: tuple[str, ...] = (
     "is_leaf",
     "level",
     "hint_heading",
-    # Raw page columns: the ranker turns them into a page distance once it has learned how many
-    # characters a cited page holds (see SectionRanker.chars_per_page_).
+    # Raw page columns: the ranker turns them into a page distance, from the pages a section
+    # spans where the draft has pages (a PDF), else from its characters once it has learned how
+    # many a cited page holds (see SectionRanker.chars_per_page_).
     "page",
     "char_start",
     "char_end",
+    "page_first",
+    "page_last",
     "cited_bm25_log",
     "cited_bm25_z",
 )
 #: Columns of PAIR_FEATURES that reach the ranker only through the page distance.
-RAW_PAGE_COLUMNS = ("page", "char_start", "char_end")
+RAW_PAGE_COLUMNS = ("page", "char_start", "char_end", "page_first", "page_last")
 
 
 @dataclass
@@ -90,6 +93,9 @@ class DraftIndex:
     level: np.ndarray
     char_start: np.ndarray
     char_end: np.ndarray
+    #: The pages each section spans (0 where the draft has no pages).
+    page_first: np.ndarray
+    page_last: np.ndarray
 
 
 def heading_paths(draft: Draft) -> list[str]:
@@ -152,6 +158,8 @@ def index_draft(draft: Draft, embedder: Embedder, *, match_mode: str = "A") -> D
         level=np.array([s.level for s in sections], dtype=float),
         char_start=char_end - lengths,
         char_end=char_end,
+        page_first=np.array([s.page_start or 0 for s in sections], dtype=float),
+        page_last=np.array([s.page_end or 0 for s in sections], dtype=float),
     )
 
 
@@ -323,6 +331,8 @@ def pair_features(
             np.full(n, float(view.page or 0)),
             index.char_start,
             index.char_end,
+            index.page_first,
+            index.page_last,
             np.log1p(cited),
             _z(cited),
         ]
@@ -352,9 +362,10 @@ DEFAULT_CHARS_PER_PAGE = 1000.0
 
 def _chars_per_page(X: np.ndarray, y: np.ndarray) -> float:
     """How many draft characters one cited page spans, learned from the right sections of
-    opinions that cite a page: drafts come as text, so their page breaks are unknown."""
+    opinions that cite a page: most drafts come as text, so their page breaks are unknown (the
+    sections of a PDF draft know their pages and are left out)."""
     page = X[:, _COLUMN["page"]]
-    right = (y == 1) & (page > 0)
+    right = (y == 1) & (page > 0) & (X[:, _COLUMN["page_first"]] == 0)
     if right.sum() < 5:
         return DEFAULT_CHARS_PER_PAGE
     middle = (X[right, _COLUMN["char_start"]] + X[right, _COLUMN["char_end"]]) / 2
@@ -408,10 +419,13 @@ class SectionRanker(BaseEstimator):
     def _with_page_distance(self, X: np.ndarray) -> np.ndarray:
         """Replace the raw page columns by how many pages the section lies from the cited page."""
         named = X[:, : len(PAIR_FEATURES)]
-        page, start, end = (named[:, _COLUMN[c]] for c in RAW_PAGE_COLUMNS)
+        page, start, end, page_first, page_last = (named[:, _COLUMN[c]] for c in RAW_PAGE_COLUMNS)
+        # Estimated from characters, page p covering [p, p + 1); exact where the draft has pages.
         first = start / self.chars_per_page_ + 1.0
         last = end / self.chars_per_page_ + 1.0
-        distance = np.maximum(0.0, np.maximum(first - (page + 1.0), page - last))
+        estimated = np.maximum(first - (page + 1.0), page - last)
+        exact = np.maximum(page_first - page, page - page_last)
+        distance = np.maximum(0.0, np.where(page_first > 0, exact, estimated))
         distance = np.where(page > 0, np.minimum(distance, 3.0), 0.0)
         keep = [i for i, c in enumerate(PAIR_FEATURES) if c not in RAW_PAGE_COLUMNS]
         return np.column_stack(

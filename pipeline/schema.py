@@ -118,6 +118,9 @@ class Section:
     parent_id: str | None = None
     is_leaf: bool = True
     line: int = 0
+    #: Pages the section spans, where the draft has pages (a PDF); None for text and Word files.
+    page_start: int | None = None
+    page_end: int | None = None
 
 
 @dataclass(frozen=True)

@@ -238,6 +238,42 @@ def test_pdf_lines_broken_at_the_margin_are_joined_into_paragraphs(tmp_path: Pat
     assert fees.text == "・手数料は共通システム上で納付できる。\n・窓口での納付も受け付ける。"
 
 
+def test_pdf_sections_know_the_pages_they_span(tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib_fontja  # noqa: F401
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    matplotlib.rcParams["pdf.fonttype"] = 42
+    pages = [
+        ["申請手続の共通化推進方針（案）", "１．総論", "本方針の趣旨を述べる。", "２．申請"],
+        ["申請は共通システムで受け付ける。", "（１）手数料", "手数料は電子納付とする。"],
+        ["（２）交付", "許可証は電子交付とする。"],
+    ]
+    path = tmp_path / "paged.pdf"
+    with PdfPages(path) as pdf:
+        for number, lines in enumerate(pages, start=1):
+            figure = plt.figure(figsize=(8.27, 11.69))
+            for i, line in enumerate(lines):
+                figure.text(0.1, 0.93 - i * 0.021, line, fontsize=10.5)
+            figure.text(0.5, 0.04, f"- {number} -", fontsize=9, ha="center")
+            pdf.savefig(figure)
+            plt.close(figure)
+    draft = read_draft(path)
+    spans = {s.section_id: (s.page_start, s.page_end) for s in draft.sections}
+    # 「２．申請」 is headed at the foot of page 1 and its body is on page 2.
+    assert spans == {"1": (1, 1), "2": (1, 2), "2.(1)": (2, 2), "2.(2)": (3, 3)}
+    assert draft.sections[1].text == "申請は共通システムで受け付ける。"
+
+
+def test_text_drafts_have_no_pages(tmp_path: Path) -> None:
+    path = tmp_path / "plain.txt"
+    path.write_text(FULLWIDTH_CHAPTER_DRAFT, encoding="utf-8")
+    assert {(s.page_start, s.page_end) for s in read_draft(path).sections} == {(None, None)}
+
+
 def test_draft_without_numbering_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "memo.md"
     path.write_text("メモ\n見出しのない文章。\n", encoding="utf-8")

@@ -135,7 +135,7 @@ def test_ranker_ignores_opinions_without_a_labelled_candidate_and_scores_are_pro
 def test_ranker_learns_how_many_characters_a_cited_page_holds() -> None:
     """Opinions cite page p for a section that starts near (p - 1) * 600 characters in."""
     rng = np.random.default_rng(1)
-    page_col, start_col, end_col = (PAIR_FEATURES.index(c) for c in RAW_PAGE_COLUMNS)
+    page_col, start_col, end_col = (PAIR_FEATURES.index(c) for c in RAW_PAGE_COLUMNS[:3])
     rows, labels = [], []
     for _ in range(120):
         starts = np.arange(0, 6000, 300.0)  # 20 sections of 300 characters
@@ -144,6 +144,7 @@ def test_ranker_learns_how_many_characters_a_cited_page_holds() -> None:
         block[:, page_col] = int(starts[right] // 600) + 1
         block[:, start_col] = starts
         block[:, end_col] = starts + 300
+        block[:, [PAIR_FEATURES.index("page_first"), PAIR_FEATURES.index("page_last")]] = 0.0
         rows.append(block)
         labels.append((np.arange(len(starts)) == right).astype(int))
     X, y = np.vstack(rows), np.concatenate(labels)
@@ -157,6 +158,39 @@ def test_ranker_learns_how_many_characters_a_cited_page_holds() -> None:
     ]
     # the best section lies on or next to the cited page (by chance: about 1 in 4)
     assert np.mean(np.array(pages_off) <= 1) > 0.95
+
+
+def test_sections_that_know_their_pages_are_placed_by_them_not_by_characters() -> None:
+    """A PDF draft's sections carry the pages they span: a cited page is then exact, whatever
+    the characters-per-page the ranker learned from text drafts."""
+    rng = np.random.default_rng(3)
+    page_col = PAIR_FEATURES.index("page")
+    first_col, last_col = PAIR_FEATURES.index("page_first"), PAIR_FEATURES.index("page_last")
+    start_col, end_col = PAIR_FEATURES.index("char_start"), PAIR_FEATURES.index("char_end")
+    rows, labels = [], []
+    for _ in range(120):
+        starts = np.arange(0, 6000, 300.0)
+        right = int(rng.integers(len(starts)))
+        block = _pairs(rng, len(starts)) * 0.1
+        block[:, page_col] = int(starts[right] // 600) + 1
+        block[:, start_col], block[:, end_col] = starts, starts + 300
+        block[:, [first_col, last_col]] = 0.0
+        rows.append(block)
+        labels.append((np.arange(len(starts)) == right).astype(int))
+    ranker = SectionRanker().fit(
+        np.vstack(rows), np.concatenate(labels), np.repeat(np.arange(120), 20)
+    )
+    # One opinion on a printed draft citing page 7: its sections span pages 1-2, 3, 7 and 8-9,
+    # while their characters alone would put every one of them on pages 1-3.
+    X = _pairs(rng, 4) * 0.0
+    X[:, page_col] = 7
+    X[:, start_col], X[:, end_col] = [0, 300, 600, 900], [300, 600, 900, 1200]
+    X[:, first_col], X[:, last_col] = [1, 3, 7, 8], [2, 3, 7, 9]
+    design = ranker._with_page_distance(X)
+    distance = design[:, ranker.n_named_ - 2]
+    assert list(distance) == [3.0, 3.0, 0.0, 1.0]
+    assert list(design[:, ranker.n_named_ - 1]) == [0.0, 0.0, 1.0, 0.0]  # on the cited page
+    assert int(np.argmax(ranker.score_pairs(X))) == 2
 
 
 def test_without_page_citations_the_default_page_size_is_used() -> None:
