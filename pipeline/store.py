@@ -206,8 +206,8 @@ audit_table = Table(
     Column("after", JSON),
 )
 
-# Append-only where the database can enforce it cheaply (SQLite triggers); PostgreSQL users can
-# revoke UPDATE/DELETE on audit_log from the application role.
+# The audit log is append-only, enforced by the database itself with triggers (SQLite and
+# PostgreSQL); a team on PostgreSQL can also revoke UPDATE/DELETE from the application role.
 for _verb in ("UPDATE", "DELETE"):
     event.listen(
         audit_table,
@@ -217,6 +217,15 @@ for _verb in ("UPDATE", "DELETE"):
             "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
         ).execute_if(dialect="sqlite"),
     )
+for _statement in (
+    "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$",
+    "CREATE TRIGGER audit_log_no_update_delete BEFORE UPDATE OR DELETE ON audit_log "
+    "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
+    "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+    "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
+):
+    event.listen(audit_table, "after_create", DDL(_statement).execute_if(dialect="postgresql"))
 
 
 # --- engine ------------------------------------------------------------------------------------

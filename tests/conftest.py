@@ -59,3 +59,34 @@ def trained_model(sample_set, workspace):
 @pytest.fixture(scope="session")
 def unseen_opinions(sample_set):
     return sample_set.opinions[sample_set.opinions["draft_id"] == TEST_DRAFT].reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real PostgreSQL server for the session (the ``pgserver`` wheel: no system install)."""
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request: pytest.FixtureRequest) -> str:
+    """The SQLAlchemy URL of a new, empty database on the session's server."""
+    import re
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[-50:]
+    postgres_server.psql(f'DROP DATABASE IF EXISTS "{name}"; ')
+    postgres_server.psql(f'CREATE DATABASE "{name}";')
+    uri = postgres_server.get_uri(name)  # postgresql://postgres:@/<name>?host=<socket dir>
+    return uri.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty review store: a SQLite file (the default) and a database on a real PostgreSQL
+    server (what a team would point ``--db`` at); tests that take it run on both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'review.sqlite'}"
+    return request.getfixturevalue("postgres_url")

@@ -30,8 +30,8 @@ def _top_app() -> typer.Typer:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'review.sqlite'}"
+def db(store_url: str) -> str:
+    url = store_url
     args = ["import", str(SUGGESTIONS), "--db", url]
     for draft in DRAFTS:
         args += ["--draft", str(draft)]

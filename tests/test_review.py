@@ -42,8 +42,8 @@ NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "review.ipynb"
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    engine = get_engine(tmp_path / "review.sqlite")
+def engine(store_url: str) -> Engine:
+    engine = get_engine(store_url)
     drafts = [read_draft(p) for p in sorted((DATA / "drafts").glob("*.md"))]
     import_suggestions(engine, SUGGESTIONS, drafts=drafts)
     return engine

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -41,10 +42,11 @@ def _drafts() -> list:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    engine = get_engine(f"sqlite:///{tmp_path / 'review.sqlite'}")
+def engine(store_url: str) -> Iterator[Engine]:
+    engine = get_engine(store_url)
     import_suggestions(engine, SUGGESTIONS, drafts=_drafts())
-    return engine
+    yield engine
+    engine.dispose()
 
 
 def _count(engine: Engine, table) -> int:
@@ -177,9 +179,14 @@ def test_missing_columns_are_named(tmp_path: Path) -> None:
         import_suggestions(get_engine(tmp_path / "x.sqlite"), frame)
 
 
-def test_audit_log_is_append_only(engine: Engine) -> None:
+@pytest.mark.parametrize(
+    "statement", ["DELETE FROM audit_log", "UPDATE audit_log SET actor = 'someone else'"]
+)
+def test_audit_log_is_append_only(engine: Engine, statement: str) -> None:
+    before = audit_frame(engine)
     with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
-        conn.execute(text("DELETE FROM audit_log"))
+        conn.execute(text(statement))
+    pd.testing.assert_frame_equal(audit_frame(engine), before)
 
 
 def test_store_location_comes_from_db_then_env_then_default(
@@ -192,7 +199,8 @@ def test_store_location_comes_from_db_then_env_then_default(
     assert resolve_db_url(tmp_path / "a.sqlite") == f"sqlite:///{tmp_path / 'a.sqlite'}"
 
 
-def test_sqlite_store_uses_wal(engine: Engine) -> None:
+def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
+    engine = get_engine(f"sqlite:///{tmp_path / 'review.sqlite'}")
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
@@ -218,9 +226,9 @@ def _review_in_thread(
         engine.dispose()
 
 
-def test_two_reviewers_on_two_connections_one_wins(tmp_path: Path) -> None:
+def test_two_reviewers_on_two_connections_one_wins(store_url: str) -> None:
     """Two threads with their own connections confirm from the same version at the same time."""
-    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    url = store_url
     import_suggestions(get_engine(url), SUGGESTIONS)
     opinions = ["K-001", "K-002", "K-005", "F-003", "F-004"]
     for opinion in opinions:
