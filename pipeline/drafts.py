@@ -179,34 +179,71 @@ def _pdf_lines(path: Path) -> list[str]:
             pages = [page.extract_text_lines() for page in pdf.pages]
     except Exception as exc:  # pdfminer raises several types for a damaged file
         raise InputFileError(f"{path}: cannot read as a PDF ({exc}).") from exc
-    lines: list[str] = []
-    for number, page in enumerate(pages):
-        if number:
-            lines.append(PAGE_BREAK)
-        lines.extend(reflow_pdf_lines(page))
-    return lines
+    return printed_lines(pages)
 
 
-def reflow_pdf_lines(lines: Sequence[dict]) -> list[str]:
-    """Join a PDF page's printed lines back into paragraphs.
-
-    A printed draft breaks its lines where the page ends, mid-word and mid-sentence (「建築主」
-    「事等」); kept apart, the pieces are split as sentences and lose their words to BM25 and the
-    encoder. A line that runs to the right margin continues on the next one, unless that next line
-    is indented (a new paragraph), is a heading or starts a bullet. ``lines`` are pdfplumber's
-    ``extract_text_lines()`` rows (``text``, ``x0``, ``x1``, ``chars``).
-    """
-    rows = [row for row in lines if str(row.get("text", "")).strip()]
+def printed_lines(pages: Sequence[Sequence[dict]]) -> list[str]:
+    """A printed document's lines as a draft's lines: paragraphs joined again
+    (:func:`reflow_pdf_lines`), running headers and footers dropped, :data:`PAGE_BREAK` between
+    pages. ``pages`` hold pdfplumber's ``extract_text_lines()`` rows (``text``, ``x0``, ``x1``,
+    ``chars``) of each page."""
+    pages = [[row for row in page if str(row.get("text", "")).strip()] for page in pages]
+    rows = [row for page in pages for row in page]
     if not rows:
         return []
     sizes = [float(c.get("size", 0.0)) for row in rows for c in row.get("chars", [])]
     em = statistics.median(sizes) if sizes else 10.0
-    right = max(float(row["x1"]) for row in rows)
+    # Margins of the whole document: a page of short lines has no line that reaches the margin.
     left = min(float(row["x0"]) for row in rows)
+    right = max(float(row["x1"]) for row in rows)
+    running = _running_lines(pages)
+    lines: list[str] = []
+    for number, page in enumerate(pages):
+        if number:
+            lines.append(PAGE_BREAK)
+        kept = [
+            row
+            for position, row in enumerate(page)
+            if not (position in (0, len(page) - 1) and _running_key(row) in running)
+        ]
+        lines.extend(reflow_pdf_lines(kept, left=left, right=right, em=em))
+    return lines
+
+
+def _running_key(row: dict) -> str:
+    return re.sub(r"[0-9０-９]+", "#", str(row["text"]).strip())
+
+
+def _running_lines(pages: Sequence[Sequence[dict]]) -> set[str]:
+    """Texts (numbers masked) that open or close most pages: running headers and footers such as
+    「資料２」 or the document's name on every page, which are no part of any section."""
+    if len(pages) < 2:
+        return set()
+    counts: dict[str, int] = {}
+    for page in pages:
+        ends = {_running_key(page[0]), _running_key(page[-1])} if page else set()
+        for key in ends:
+            counts[key] = counts.get(key, 0) + 1
+    return {key for key, n in counts.items() if n >= max(2, 0.6 * len(pages))}
+
+
+def reflow_pdf_lines(
+    lines: Sequence[dict], *, left: float, right: float, em: float = 10.0
+) -> list[str]:
+    """Join a PDF page's printed lines back into paragraphs.
+
+    A printed draft breaks its lines where the page ends, mid-word and mid-sentence (「建築主」
+    「事等」); kept apart, the pieces are split as sentences and lose their words to BM25 and the
+    encoder. A line that runs to the ``right`` margin continues on the next one, unless that next
+    line is indented from the ``left`` margin (a new paragraph), is a heading or starts a bullet.
+    ``lines`` are pdfplumber's ``extract_text_lines()`` rows; ``em`` is the body's font size.
+    """
     out: list[str] = []
     continues = False
-    for row in rows:
+    for row in lines:
         text = str(row["text"]).strip()
+        if not text:
+            continue
         starts_anew = (
             float(row["x0"]) > left + 0.5 * em
             or parse_heading(text) is not None

@@ -9,10 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.drafts import (
+    PAGE_BREAK,
     location_words_text,
     parse_heading,
     parse_location,
     parse_page,
+    printed_lines,
     read_draft,
     read_resolved,
     resolve_location,
@@ -266,6 +268,66 @@ def test_pdf_sections_know_the_pages_they_span(tmp_path: Path) -> None:
     # 「２．申請」 is headed at the foot of page 1 and its body is on page 2.
     assert spans == {"1": (1, 1), "2": (1, 2), "2.(1)": (2, 2), "2.(2)": (3, 3)}
     assert draft.sections[1].text == "申請は共通システムで受け付ける。"
+
+
+def _row(text: str, x0: float = 60.0, size: float = 10.0, width: float | None = None) -> dict:
+    """A pdfplumber text-line row: full-width characters ``size`` points wide."""
+    x1 = x0 + (width if width is not None else size * len(text))
+    return {"text": text, "x0": x0, "x1": x1, "chars": [{"size": size}] * len(text)}
+
+
+def test_running_headers_and_footers_are_dropped_and_short_pages_not_joined() -> None:
+    full = "あ" * 40  # a line that runs to the right margin (x1 = 460)
+    pages = [
+        [
+            _row("資料２　建築確認共通化方針（案）", x0=300),
+            _row("建築確認の共通化推進方針（案）"),
+            _row("１．総論"),
+            _row(full),
+            _row("続きの文。"),
+            _row("- 1 -", x0=250),
+        ],
+        [
+            _row("資料２　建築確認共通化方針（案）", x0=300),
+            _row("２．申請"),
+            _row(full),
+            _row("続き。"),
+            _row("- 2 -", x0=250),
+        ],
+        # A last page of short lines: its longest line is not at the margin and joins nothing.
+        [
+            _row("資料２　建築確認共通化方針（案）", x0=300),
+            _row("３．費用"),
+            _row("国が負担する。"),
+            _row("別に定める。"),
+            _row("- 3 -", x0=250),
+        ],
+    ]
+    lines = printed_lines(pages)
+    assert lines == [
+        "建築確認の共通化推進方針（案）",
+        "１．総論",
+        full + "続きの文。",
+        PAGE_BREAK,
+        "２．申請",
+        full + "続き。",
+        PAGE_BREAK,
+        "３．費用",
+        "国が負担する。",
+        "別に定める。",
+    ]
+    title, sections = sections_from_lines(lines, "x")
+    assert title == "建築確認の共通化推進方針（案）"
+    assert [(s.section_id, s.page_start, s.page_end) for s in sections] == [
+        ("1", 1, 1),
+        ("2", 2, 2),
+        ("3", 3, 3),
+    ]
+
+
+def test_a_single_page_has_no_running_lines() -> None:
+    page = [_row("資料２", x0=300), _row("１．総論"), _row("あ" * 40), _row("資料２", x0=300)]
+    assert printed_lines([page]) == ["資料２", "１．総論", "あ" * 40, "資料２"]
 
 
 def test_text_drafts_have_no_pages(tmp_path: Path) -> None:
