@@ -29,7 +29,6 @@ from typing import Any, Final
 
 import pandas as pd
 from sqlalchemy import (
-    DDL,
     JSON,
     Boolean,
     Column,
@@ -206,26 +205,8 @@ audit_table = Table(
     Column("after", JSON),
 )
 
-# The audit log is append-only, enforced by the database itself with triggers (SQLite and
-# PostgreSQL); a team on PostgreSQL can also revoke UPDATE/DELETE from the application role.
-for _verb in ("UPDATE", "DELETE"):
-    event.listen(
-        audit_table,
-        "after_create",
-        DDL(
-            f"CREATE TRIGGER audit_log_no_{_verb.lower()} BEFORE {_verb} ON audit_log "
-            "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
-        ).execute_if(dialect="sqlite"),
-    )
-for _statement in (
-    "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$",
-    "CREATE TRIGGER audit_log_no_update_delete BEFORE UPDATE OR DELETE ON audit_log "
-    "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
-    "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
-    "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
-):
-    event.listen(audit_table, "after_create", DDL(_statement).execute_if(dialect="postgresql"))
+# The audit log is append-only: the first migration (store_migrations/versions/0001) creates
+# triggers that refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL).
 
 
 # --- engine ------------------------------------------------------------------------------------
@@ -287,10 +268,57 @@ def get_engine(db: str | os.PathLike[str] | None = None, *, create: bool = True)
         event.listen(engine, "begin", _sqlite_begin)
     if create:
         try:
-            metadata.create_all(engine)
+            migrate(engine)
         except OperationalError as exc:
             raise StoreError(f"Cannot open the review store {url!r}: {exc.orig}.") from exc
     return engine
+
+
+def _alembic_config(connection: Connection) -> Any:
+    from alembic.config import Config as AlembicConfig
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", "pipeline:store_migrations")
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: Engine) -> str:
+    """Bring the store's tables to this version's schema (Alembic); return the revision.
+
+    A new store is created; one at an older revision is upgraded in one transaction, keeping
+    every row; one made before migrations existed (the same tables as revision 0001) is stamped.
+    A store written by a *newer* version is refused rather than touched.
+
+    Raises:
+        StoreError: the store's revision is unknown to this version.
+    """
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import inspect
+
+    with write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":  # one migrating process at a time
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7204061)")
+        config = _alembic_config(conn)
+        script = ScriptDirectory.from_config(config)
+        head = script.get_current_head()
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current is None and inspect(conn).has_table("opinions"):
+            command.stamp(config, "0001")  # created by create_all before migrations existed
+            current = "0001"
+        known = {revision.revision for revision in script.walk_revisions()}
+        if current is not None and current not in known:
+            raise StoreError(
+                f"The review store {engine.url.render_as_string(hide_password=True)!r} has schema "
+                f"revision {current!r}, written by a newer version of opinion-triage (this one "
+                f"knows up to {head!r}). Nothing was changed: update opinion-triage to use it."
+            )
+        if current != head:
+            command.upgrade(config, "head")
+    assert head is not None
+    return head
 
 
 @contextmanager

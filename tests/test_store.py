@@ -277,3 +277,53 @@ def test_excel_with_japanese_headers_and_parquet_import_alike(tmp_path: Path, su
     assert (row["sections"], row["location"]) == ("4.(1)", "P3 4.(1)")
     assert opinions_frame(engine, opinion_id="K-007").iloc[0]["text"] == "=丁寧に進めてほしい。"
     assert import_suggestions(engine, SUGGESTIONS).suggestions_added == 0  # same content
+
+
+def test_a_new_store_is_at_the_latest_migration_and_matches_the_tables(store_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from pipeline.store import metadata, migrate
+
+    engine = get_engine(store_url)
+    head = migrate(engine)  # a second run changes nothing
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn)
+        assert context.get_current_revision() == head == "0001"
+        # What the migrations built is what the code queries: no table, column or index differs.
+        assert compare_metadata(context, metadata) == []
+    engine.dispose()
+
+
+def test_a_store_made_before_migrations_is_stamped_and_keeps_its_rows(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, inspect
+
+    from pipeline.store import metadata
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    old = create_engine(url)
+    metadata.create_all(old)  # how get_engine made stores until 2026-11-29
+    old.dispose()
+    engine = get_engine(url)
+    import_suggestions(engine, SUGGESTIONS, drafts=_drafts())
+    confirm(engine, "F-001", reviewer="佐藤", based_on_version=0)
+    engine.dispose()
+    again = get_engine(url)
+    assert "alembic_version" in inspect(again).get_table_names()
+    assert len(opinions_frame(again)) == 12 and len(verdicts_frame(again)) == 1
+
+
+def test_a_store_from_a_newer_version_is_refused_untouched(tmp_path: Path) -> None:
+    from pipeline.store import StoreError
+
+    url = f"sqlite:///{tmp_path / 'newer.sqlite'}"
+    engine = get_engine(url)
+    import_suggestions(engine, SUGGESTIONS, drafts=_drafts())
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(StoreError, match=r"revision '9999', written by a newer version"):
+        get_engine(url)
+    with get_engine(url, create=False).connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "9999"
+        assert conn.execute(text("SELECT count(*) FROM opinions")).scalar() == 12
