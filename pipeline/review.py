@@ -20,7 +20,14 @@ from sqlalchemy import Engine
 
 from pipeline.errors import InputFileError, InputSchemaError, PipelineError
 from pipeline.flowchart import DESCRIBED_THRESHOLD
-from pipeline.schema import CATEGORIES, CATEGORY_NAMES_JA, EXCLUSIONS, HEADERS_JA, VERDICT_NAMES_JA
+from pipeline.schema import (
+    CATEGORIES,
+    CATEGORY_NAMES_JA,
+    EXCLUSIONS,
+    HEADERS_JA,
+    VERDICT_NAMES_JA,
+    Section,
+)
 from pipeline.store import (
     Recorded,
     ReviewConflictError,
@@ -123,6 +130,8 @@ class SectionView:
     score: float | None
     heading: str | None
     text: str | None
+    #: Where the section is printed (「p.3」「p.3–4」) when the draft is a PDF, else "".
+    pages: str = ""
 
 
 @dataclass(frozen=True)
@@ -208,6 +217,14 @@ def _suggested_described(category: str, p_described: float | None) -> str | None
     return "yes" if p_described is not None and p_described >= DESCRIBED_THRESHOLD else "no"
 
 
+def _pages(section: Section | None) -> str:
+    """「p.3」 or 「p.3–4」 for a section of a PDF draft, so a reviewer can find it on paper."""
+    if section is None or not section.page_start:
+        return ""
+    end = section.page_end or section.page_start
+    return f"p.{section.page_start}" + (f"–{end}" if end != section.page_start else "")
+
+
 def _card_from_row(engine: Engine, row: pd.Series, group_rows: pd.DataFrame) -> OpinionCard:
     draft = get_draft(engine, row["draft_id"])
     ids = split_sections(_text(row["sections"]))
@@ -225,6 +242,7 @@ def _card_from_row(engine: Engine, row: pd.Series, group_rows: pd.DataFrame) -> 
                 score=score,
                 heading=section.heading if section else None,
                 text=section.text if section else None,
+                pages=_pages(section),
             )
         )
     probabilities = sorted(
@@ -348,7 +366,8 @@ def render_card(card: OpinionCard) -> str:
                 body, found = highlight(view.text, card.evidence)
                 evidence_shown = evidence_shown or found
             heading = e(view.heading or "")
-            parts.append(f"<li><b>{e(view.section_id)}</b> {heading}{score}<br>{body}</li>")
+            pages = f"（{e(view.pages)}）" if view.pages else ""
+            parts.append(f"<li><b>{e(view.section_id)}</b> {heading}{pages}{score}<br>{body}</li>")
         parts.append("</ol>")
     if card.evidence and not evidence_shown:
         parts.append(f"<p><b>根拠となる記載</b>: <mark>{e(card.evidence)}</mark></p>")

@@ -384,6 +384,9 @@ def _draft_record(draft: Draft) -> dict[str, Any]:
             "parent_id": s.parent_id,
             "is_leaf": s.is_leaf,
             "line": s.line,
+            # Only a PDF's sections know their pages; text drafts keep the record (and its hash)
+            # they always had.
+            **({"page_start": s.page_start, "page_end": s.page_end} if s.page_start else {}),
         }
         for s in draft.sections
     ]
@@ -460,6 +463,8 @@ def get_draft(engine: Engine | Connection, draft_id: str) -> Draft | None:
             parent_id=s.get("parent_id"),
             is_leaf=bool(s.get("is_leaf", True)),
             line=int(s.get("line", 0)),
+            page_start=s.get("page_start"),
+            page_end=s.get("page_end"),
         )
         for s in row.sections
     )

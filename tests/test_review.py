@@ -73,6 +73,47 @@ def test_card_shows_the_matched_resolved_point(engine: Engine) -> None:
     assert "RN-1" in html and "全ポータルサイトに連携すると回答済み" in html
 
 
+def test_card_of_a_pdf_draft_says_on_which_page_the_section_is(tmp_path: Path) -> None:
+    """The koukin draft printed as a two-page PDF: the card names the page of each section."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib_fontja  # noqa: F401
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    matplotlib.rcParams["pdf.fonttype"] = 42
+    lines = [
+        x for x in (DATA / "drafts" / "koukin-shuunou.md").read_text("utf-8").splitlines() if x
+    ]
+    path = tmp_path / "koukin-shuunou.pdf"
+    with PdfPages(path) as pdf:
+        for page in (lines[:6], lines[6:]):
+            figure = plt.figure(figsize=(8.27, 11.69))
+            for i, line in enumerate(page):
+                figure.text(0.1, 0.93 - i * 0.021, line, fontsize=10.5)
+            pdf.savefig(figure)
+            plt.close(figure)
+    draft = read_draft(path)
+    expected = {s.section_id: s.page_start for s in draft.sections}
+    assert set(expected.values()) == {1, 2}
+    engine = get_engine(tmp_path / "pdf.sqlite")
+    import_suggestions(engine, SUGGESTIONS, drafts=[draft])
+    card = opinion_card(engine, "K-001")
+    first = card.sections[0]
+    assert first.pages == f"p.{expected[first.section_id]}"
+    assert f"{first.heading}（{first.pages}）（確率" in card.to_html()
+    # text drafts have no pages, and their stored record is what it always was
+    assert opinion_card(engine_with_text_drafts(tmp_path), "K-001").sections[0].pages == ""
+
+
+def engine_with_text_drafts(tmp_path: Path) -> Engine:
+    engine = get_engine(tmp_path / "text.sqlite")
+    drafts = [read_draft(p) for p in sorted((DATA / "drafts").glob("*.md"))]
+    import_suggestions(engine, SUGGESTIONS, drafts=drafts)
+    return engine
+
+
 def test_card_without_drafts_still_shows_the_evidence(tmp_path: Path) -> None:
     engine = get_engine(tmp_path / "nodrafts.sqlite")
     import_suggestions(engine, SUGGESTIONS)

@@ -20,8 +20,10 @@ from pipeline.store import (
     UnknownOpinionError,
     audit_frame,
     confirm,
+    drafts_table,
     format_time,
     get_engine,
+    import_drafts,
     import_suggestions,
     opinions_frame,
     read_suggestions,
@@ -327,3 +329,14 @@ def test_a_store_from_a_newer_version_is_refused_untouched(tmp_path: Path) -> No
     with get_engine(url, create=False).connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "9999"
         assert conn.execute(text("SELECT count(*) FROM opinions")).scalar() == 12
+
+
+def test_text_drafts_are_stored_as_before(engine: Engine) -> None:
+    """Text drafts keep the record (and so the version hash) they had before PDF pages existed:
+    re-importing them after an upgrade is no change."""
+    with engine.connect() as conn:
+        stored = conn.execute(select(drafts_table.c.sections)).scalars().all()
+    assert {tuple(sorted(s)) for sections in stored for s in sections} == {
+        ("heading", "is_leaf", "level", "line", "parent_id", "section_id", "text")
+    }
+    assert import_drafts(engine, _drafts()) == 0
