@@ -125,7 +125,6 @@ class TrainConfig:
     experiment: str = "opinion-triage"
     registered_model: str = "opinion-triage"
     tracking_uri: str | None = None
-    seed: int = 0
 
     def __post_init__(self) -> None:
         extra = self.extra_dirs
