@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,26 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'review.sqlite'}"
     return request.getfixturevalue("postgres_url")
+
+
+def print_pdf(path: Path, pages: Sequence[Sequence[str | tuple[str, bool]]]) -> Path:
+    """A printed draft: A4 pages of 10.5 pt lines from a fixed left margin (a line given as
+    ``(text, True)`` is indented one character) and 「- n -」 at each foot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib_fontja  # noqa: F401  (registers a Japanese font)
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    matplotlib.rcParams["pdf.fonttype"] = 42  # embed TrueType so the text can be extracted
+    with PdfPages(path) as pdf:
+        for number, lines in enumerate(pages, start=1):
+            figure = plt.figure(figsize=(8.27, 11.69))
+            for i, line in enumerate(lines):
+                text, indented = (line, False) if isinstance(line, str) else line
+                figure.text(0.1 + 0.018 * indented, 0.93 - i * 0.021, text, fontsize=10.5)
+            figure.text(0.5, 0.04, f"- {number} -", fontsize=9, ha="center")
+            pdf.savefig(figure)
+            plt.close(figure)
+    return path

@@ -22,6 +22,8 @@ from pipeline.drafts import (
 )
 from pipeline.errors import InputFileError
 
+from .conftest import print_pdf
+
 MARKDOWN_DRAFT = """\
 # 公金収納に係る共通化推進方針（案）
 令和７年３月　デジタル庁
@@ -199,23 +201,6 @@ PRINTED_SECTION = (
 PRINTED_SECOND_PARAGRAPH = "申請の受付は24時間行うことができるものとする。"
 
 
-def _printed_pdf(path: Path, lines: list[tuple[str, bool]]) -> None:
-    """A one-page PDF: each (text, indented) line at 10.5 pt from a fixed left margin."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib_fontja  # noqa: F401  (registers a Japanese font)
-
-    matplotlib.rcParams["pdf.fonttype"] = 42
-    figure = plt.figure(figsize=(8.27, 11.69))
-    for i, (line, indented) in enumerate(lines):
-        figure.text(0.1 + (0.018 if indented else 0.0), 0.93 - i * 0.021, line, fontsize=10.5)
-    figure.text(0.5, 0.04, "- 1 -", fontsize=9, ha="center")
-    figure.savefig(path)
-    plt.close(figure)
-
-
 def test_pdf_lines_broken_at_the_margin_are_joined_into_paragraphs(tmp_path: Path) -> None:
     width = 38
     body = [(PRINTED_SECTION[i : i + width], i == 0) for i in range(0, len(PRINTED_SECTION), width)]
@@ -229,9 +214,7 @@ def test_pdf_lines_broken_at_the_margin_are_joined_into_paragraphs(tmp_path: Pat
         ("・手数料は共通システム上で納付できる。", False),
         ("・窓口での納付も受け付ける。", False),
     ]
-    path = tmp_path / "printed.pdf"
-    _printed_pdf(path, lines)
-    draft = read_draft(path)
+    draft = read_draft(print_pdf(tmp_path / "printed.pdf", [lines]))
     assert draft.section_ids() == ["1", "1.(1)", "1.(2)"]
     window, fees = draft.sections[1], draft.sections[2]
     # The wrapped lines are one paragraph again (no break mid-word), the indented line starts a
@@ -241,28 +224,12 @@ def test_pdf_lines_broken_at_the_margin_are_joined_into_paragraphs(tmp_path: Pat
 
 
 def test_pdf_sections_know_the_pages_they_span(tmp_path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib_fontja  # noqa: F401
-    from matplotlib.backends.backend_pdf import PdfPages
-
-    matplotlib.rcParams["pdf.fonttype"] = 42
     pages = [
         ["申請手続の共通化推進方針（案）", "１．総論", "本方針の趣旨を述べる。", "２．申請"],
         ["申請は共通システムで受け付ける。", "（１）手数料", "手数料は電子納付とする。"],
         ["（２）交付", "許可証は電子交付とする。"],
     ]
-    path = tmp_path / "paged.pdf"
-    with PdfPages(path) as pdf:
-        for number, lines in enumerate(pages, start=1):
-            figure = plt.figure(figsize=(8.27, 11.69))
-            for i, line in enumerate(lines):
-                figure.text(0.1, 0.93 - i * 0.021, line, fontsize=10.5)
-            figure.text(0.5, 0.04, f"- {number} -", fontsize=9, ha="center")
-            pdf.savefig(figure)
-            plt.close(figure)
+    path = print_pdf(tmp_path / "paged.pdf", pages)
     draft = read_draft(path)
     spans = {s.section_id: (s.page_start, s.page_end) for s in draft.sections}
     # 「２．申請」 is headed at the foot of page 1 and its body is on page 2.

@@ -36,6 +36,8 @@ from pipeline.store import (
     verdicts_frame,
 )
 
+from .conftest import print_pdf
+
 DATA = Path(__file__).parent / "data"
 SUGGESTIONS = DATA / "suggestions_small.csv"
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "review.ipynb"
@@ -75,25 +77,10 @@ def test_card_shows_the_matched_resolved_point(engine: Engine) -> None:
 
 def test_card_of_a_pdf_draft_says_on_which_page_the_section_is(tmp_path: Path) -> None:
     """The koukin draft printed as a two-page PDF: the card names the page of each section."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib_fontja  # noqa: F401
-    from matplotlib.backends.backend_pdf import PdfPages
-
-    matplotlib.rcParams["pdf.fonttype"] = 42
     lines = [
         x for x in (DATA / "drafts" / "koukin-shuunou.md").read_text("utf-8").splitlines() if x
     ]
-    path = tmp_path / "koukin-shuunou.pdf"
-    with PdfPages(path) as pdf:
-        for page in (lines[:6], lines[6:]):
-            figure = plt.figure(figsize=(8.27, 11.69))
-            for i, line in enumerate(page):
-                figure.text(0.1, 0.93 - i * 0.021, line, fontsize=10.5)
-            pdf.savefig(figure)
-            plt.close(figure)
+    path = print_pdf(tmp_path / "koukin-shuunou.pdf", [lines[:6], lines[6:]])
     draft = read_draft(path)
     expected = {s.section_id: s.page_start for s in draft.sections}
     assert set(expected.values()) == {1, 2}
