@@ -53,7 +53,7 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from pipeline.errors import InputSchemaError, PipelineError
 from pipeline.flowchart import DESCRIBED_THRESHOLD
@@ -245,10 +245,11 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 def get_engine(db: str | os.PathLike[str] | None = None, *, create: bool = True) -> Engine:
-    """Open the store (see :func:`resolve_db_url`) and create its tables when missing.
+    """Open the store (see :func:`resolve_db_url`), creating or upgrading its tables (:func:`migrate`).
 
     Raises:
-        StoreError: when the URL is malformed or the database cannot be opened.
+        StoreError: when the URL is malformed, the database cannot be reached or its schema is
+            from a newer version.
 
     Example:
         >>> engine = get_engine("sqlite:///:memory:")
@@ -266,12 +267,40 @@ def get_engine(db: str | os.PathLike[str] | None = None, *, create: bool = True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
+    shown = engine.url.render_as_string(hide_password=True)
+    try:
+        with engine.connect():
+            pass
+    except SQLAlchemyError as exc:
+        where = (
+            "check that its folder exists and is writable"
+            if engine.dialect.name == "sqlite"
+            else "check that the server is running and the user, password and database are right"
+        )
+        raise StoreError(
+            f"Cannot open the review store {shown!r}: {_reason(exc)}. {where}."
+        ) from exc
     if create:
         try:
             migrate(engine)
-        except OperationalError as exc:
-            raise StoreError(f"Cannot open the review store {url!r}: {exc.orig}.") from exc
+        except (OperationalError, ProgrammingError) as exc:
+            raise StoreError(
+                f"Cannot create or upgrade the tables of the review store {shown!r}: "
+                f"{_reason(exc)}. The user needs the right to create tables and triggers."
+            ) from exc
     return engine
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+
+
+#: Alembic's bookkeeping table, named for this tool so that it can share a PostgreSQL database
+#: with other applications that use Alembic.
+VERSION_TABLE = "triage_alembic_version"
+#: Key of the PostgreSQL advisory lock that lets one process at a time migrate a store (any
+#: constant unlikely to be used by another application on the same server).
+_MIGRATION_LOCK = 7_204_061
 
 
 def _alembic_config(connection: Connection) -> Any:
@@ -283,41 +312,56 @@ def _alembic_config(connection: Connection) -> Any:
     return config
 
 
+def _revision(conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(
+        conn, opts={"version_table": VERSION_TABLE}
+    ).get_current_revision()
+
+
 def migrate(engine: Engine) -> str:
     """Bring the store's tables to this version's schema (Alembic); return the revision.
 
     A new store is created; one at an older revision is upgraded in one transaction, keeping
-    every row; one made before migrations existed (the same tables as revision 0001) is stamped.
-    A store written by a *newer* version is refused rather than touched.
+    every row; one made before migrations existed (by ``create_all``: revision 0001's tables) is
+    stamped 0001 and upgraded. A store written by a *newer* version is refused untouched. An
+    up-to-date store is only read, so opening it never waits for another process's writes.
 
     Raises:
         StoreError: the store's revision is unknown to this version.
+
+    Example:
+        >>> migrate(get_engine("sqlite:///:memory:", create=False))  # doctest: +SKIP
+        '0002'
     """
     from alembic import command
-    from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
     from sqlalchemy import inspect
 
+    with engine.connect() as conn:
+        script = ScriptDirectory.from_config(_alembic_config(conn))
+        head = script.get_current_head()
+        assert head is not None
+        current = _revision(conn)
+    known = {revision.revision for revision in script.walk_revisions()}
+    if current is not None and current not in known:
+        raise StoreError(
+            f"The review store {engine.url.render_as_string(hide_password=True)!r} has schema "
+            f"revision {current!r}, written by a newer version of opinion-triage (this one knows "
+            f"up to {head!r}). Nothing was changed: update opinion-triage to use it."
+        )
+    if current == head:
+        return head
     with write_transaction(engine) as conn:
         if conn.dialect.name == "postgresql":  # one migrating process at a time
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7204061)")
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
         config = _alembic_config(conn)
-        script = ScriptDirectory.from_config(config)
-        head = script.get_current_head()
-        current = MigrationContext.configure(conn).get_current_revision()
+        current = _revision(conn)  # again, under the lock: another process may have migrated
         if current is None and inspect(conn).has_table("opinions"):
-            command.stamp(config, "0001")  # created by create_all before migrations existed
-            current = "0001"
-        known = {revision.revision for revision in script.walk_revisions()}
-        if current is not None and current not in known:
-            raise StoreError(
-                f"The review store {engine.url.render_as_string(hide_password=True)!r} has schema "
-                f"revision {current!r}, written by a newer version of opinion-triage (this one "
-                f"knows up to {head!r}). Nothing was changed: update opinion-triage to use it."
-            )
+            command.stamp(config, "0001")
         if current != head:
             command.upgrade(config, "head")
-    assert head is not None
     return head
 
 

@@ -281,62 +281,127 @@ def test_excel_with_japanese_headers_and_parquet_import_alike(tmp_path: Path, su
     assert import_suggestions(engine, SUGGESTIONS).suggestions_added == 0  # same content
 
 
+def _revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    from pipeline.store import VERSION_TABLE
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(
+            conn, opts={"version_table": VERSION_TABLE}
+        ).get_current_revision()
+
+
+def _head() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", "pipeline:store_migrations")
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
 def test_a_new_store_is_at_the_latest_migration_and_matches_the_tables(store_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from pipeline.store import metadata, migrate
+    from pipeline.store import VERSION_TABLE, metadata, migrate
 
     engine = get_engine(store_url)
-    head = migrate(engine)  # a second run changes nothing
+    assert _revision(engine) == _head() and migrate(engine) == _head()
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn)
-        assert context.get_current_revision() == head == "0001"
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
         # What the migrations built is what the code queries: no table, column or index differs.
         assert compare_metadata(context, metadata) == []
     engine.dispose()
 
 
-def test_a_store_made_before_migrations_is_stamped_and_keeps_its_rows(tmp_path: Path) -> None:
-    from sqlalchemy import create_engine, inspect
+def test_opening_an_up_to_date_store_does_not_wait_for_a_writer(tmp_path: Path) -> None:
+    """Read-only work (report, export, train) must not queue behind a reviewer's write."""
+    import sqlite3
+    import time
+
+    path = tmp_path / "busy.sqlite"
+    get_engine(f"sqlite:///{path}").dispose()
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # holds the write lock, as a long import would
+    try:
+        started = time.monotonic()
+        engine = get_engine(f"sqlite:///{path}")
+        assert time.monotonic() - started < 5  # the busy timeout is 30 s
+        assert len(opinions_frame(engine)) == 0
+        engine.dispose()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+def test_a_store_made_before_migrations_is_upgraded_and_keeps_its_rows(store_url: str) -> None:
+    """A store created by ``create_all`` (how get_engine made stores until 2026-11-29) and in
+    use: it is stamped, gains the audit log's triggers (PostgreSQL stores had none) and keeps
+    every row."""
+    from sqlalchemy import create_engine
 
     from pipeline.store import metadata
 
-    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
-    old = create_engine(url)
-    metadata.create_all(old)  # how get_engine made stores until 2026-11-29
+    old = create_engine(store_url)
+    metadata.create_all(old)
+    import_suggestions(old, SUGGESTIONS, drafts=_drafts())
+    confirm(old, "F-001", reviewer="佐藤", based_on_version=0)
+    with old.begin() as conn:  # no trigger yet: the old PostgreSQL store let this through
+        conn.execute(text("UPDATE audit_log SET actor = actor"))
+    audit = audit_frame(old)
     old.dispose()
-    engine = get_engine(url)
-    import_suggestions(engine, SUGGESTIONS, drafts=_drafts())
-    confirm(engine, "F-001", reviewer="佐藤", based_on_version=0)
+    engine = get_engine(store_url)
+    assert _revision(engine) == _head()
+    assert len(opinions_frame(engine)) == 12 and len(verdicts_frame(engine)) == 1
+    pd.testing.assert_frame_equal(audit_frame(engine), audit)
+    with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log"))
     engine.dispose()
-    again = get_engine(url)
-    assert "alembic_version" in inspect(again).get_table_names()
-    assert len(opinions_frame(again)) == 12 and len(verdicts_frame(again)) == 1
 
 
 def test_a_store_from_a_newer_version_is_refused_untouched(tmp_path: Path) -> None:
-    from pipeline.store import StoreError
+    from pipeline.store import VERSION_TABLE, StoreError
 
     url = f"sqlite:///{tmp_path / 'newer.sqlite'}"
     engine = get_engine(url)
     import_suggestions(engine, SUGGESTIONS, drafts=_drafts())
     with engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
     engine.dispose()
     with pytest.raises(StoreError, match=r"revision '9999', written by a newer version"):
         get_engine(url)
     with get_engine(url, create=False).connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "9999"
+        assert conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar() == "9999"
         assert conn.execute(text("SELECT count(*) FROM opinions")).scalar() == 12
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("sqlite:////nonexistent-folder/review.sqlite", "check that its folder exists"),
+        ("postgresql+psycopg://someone:secret@/nodb?host=/nonexistent", "server is running"),
+    ],
+)
+def test_a_store_that_cannot_be_opened_is_named_with_what_to_check(url: str, says: str) -> None:
+    from pipeline.store import StoreError
+
+    with pytest.raises(StoreError, match=says) as caught:
+        get_engine(url)
+    assert "secret" not in str(caught.value) and "Cannot open the review store" in str(caught.value)
+
+
 def test_text_drafts_are_stored_as_before(engine: Engine) -> None:
-    """Text drafts keep the record (and so the version hash) they had before PDF pages existed:
-    re-importing them after an upgrade is no change."""
+    """Text drafts keep the record, and so the version hash, they had before PDF pages existed
+    (the hashes below were computed with the code of 6945ebf): re-importing them after an
+    upgrade is no change."""
     with engine.connect() as conn:
-        stored = conn.execute(select(drafts_table.c.sections)).scalars().all()
-    assert {tuple(sorted(s)) for sections in stored for s in sections} == {
-        ("heading", "is_leaf", "level", "line", "parent_id", "section_id", "text")
+        versions = dict(conn.execute(select(drafts_table.c.draft_id, drafts_table.c.version)).all())
+    assert versions == {
+        "furusato-nozei": "2561ff303042ddf342a4fa2197c73576ce12a1aee77166a2f7bc17c781901db3",
+        "koukin-shuunou": "86967c45a8d72080965ec16c3c8340e09e0ad89bbe8628bc27c10ad350bde5e9",
     }
     assert import_drafts(engine, _drafts()) == 0

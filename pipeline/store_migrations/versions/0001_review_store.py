@@ -1,7 +1,8 @@
 """The review store as it was when migrations began (2026-11-29).
 
-Stores created before then by ``metadata.create_all`` have exactly this schema; ``get_engine``
-stamps them with this revision instead of creating anything.
+Stores created before then by ``metadata.create_all`` have exactly this schema (with the audit
+log's triggers on SQLite only); ``migrate`` stamps them with this revision instead of creating
+anything, then upgrades them.
 
 Revision ID: 0001
 Revises:
@@ -122,30 +123,15 @@ def upgrade() -> None:
         sqlite_where=sa.text("is_current = 1"),
         postgresql_where=sa.text("is_current = true"),
     )
-    # The audit log is append-only, enforced by the database.
+    # create_all made these two triggers on SQLite (and none on PostgreSQL); 0002 adds the rest.
     if op.get_bind().dialect.name == "sqlite":
         for verb in ("UPDATE", "DELETE"):
             op.execute(
                 f"CREATE TRIGGER audit_log_no_{verb.lower()} BEFORE {verb} ON audit_log "
                 "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
             )
-    elif op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql "
-            "AS $$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$"
-        )
-        op.execute(
-            "CREATE TRIGGER audit_log_no_update_delete BEFORE UPDATE OR DELETE ON audit_log "
-            "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()"
-        )
-        op.execute(
-            "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
-            "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()"
-        )
 
 
 def downgrade() -> None:
     for table in ("verdicts", "reviews", "suggestions", "opinions", "drafts", "audit_log"):
         op.drop_table(table)
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
