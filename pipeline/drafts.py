@@ -89,7 +89,8 @@ def parse_heading(line: str) -> Heading | None:
     return None
 
 
-#: A line of its own between two pages (the PDF reader puts one after every page).
+#: Opens each page of a printed draft, followed by the page's printed number (「\\f3」): the
+#: PDF reader puts one before every page, so that sections know the pages they span.
 PAGE_BREAK = "\f"
 
 
@@ -101,10 +102,11 @@ def sections_from_lines(lines: Iterable[str], draft_id: str) -> tuple[str, list[
     stack: list[tuple[str, str]] = []  # (kind, id) along the current heading path
     open_sections: list[dict[str, object]] = []
     seen_ids: dict[str, int] = {}
-    page, paged = 1, False
+    page, paged = 0, False
     for number, raw_line in enumerate(lines, start=1):
-        if raw_line == PAGE_BREAK:
-            page, paged = page + 1, True
+        if raw_line.startswith(PAGE_BREAK):
+            number = raw_line[len(PAGE_BREAK) :]
+            page, paged = (int(number) if number.isdigit() else page + 1), True
             continue
         line = raw_line.rstrip()
         if not line.strip() or _PAGE_NUMBER.match(line.strip()):
@@ -179,35 +181,119 @@ def _pdf_lines(path: Path) -> list[str]:
             pages = [page.extract_text_lines() for page in pdf.pages]
     except Exception as exc:  # pdfminer raises several types for a damaged file
         raise InputFileError(f"{path}: cannot read as a PDF ({exc}).") from exc
-    return printed_lines(pages)
+    lines = printed_lines(pages)
+    if not any(line.strip() and not line.startswith(PAGE_BREAK) for line in lines):
+        raise InputFileError(
+            f"{path}: the PDF has no text layer (a scan?). Run OCR on it, or export the draft "
+            "from its source as .docx or .txt."
+        )
+    return lines
+
+
+#: How far (in the body's font size) a line may sit from the right margin and still run to it,
+#: and how far a line must be indented to count as indented: a character's width, halved or
+#: one and a half times, absorbs the slack of justified Japanese lines.
+_AT_MARGIN_EM = 1.5
+_INDENT_EM = 0.5
+#: A text opening or closing at least this share of the pages is a running header or footer.
+_RUNNING_SHARE = 0.6
+_BULLETS = "・●○◆■□〇◯※◎-－"
+_SENTENCE_ENDS = ("。", "」", "）", ")", "：", ":", "！", "？")
 
 
 def printed_lines(pages: Sequence[Sequence[dict]]) -> list[str]:
-    """A printed document's lines as a draft's lines: paragraphs joined again
-    (:func:`reflow_pdf_lines`), running headers and footers dropped, :data:`PAGE_BREAK` between
-    pages. ``pages`` hold pdfplumber's ``extract_text_lines()`` rows (``text``, ``x0``, ``x1``,
-    ``chars``) of each page."""
+    """A printed document's lines as a draft's lines.
+
+    Each page opens with a :data:`PAGE_BREAK` marker carrying its printed number (read from its
+    「- 3 -」 footer or header when the document numbers its pages in order, else its position),
+    running headers and footers and page numbers are dropped, and lines broken at the right
+    margin are joined again (:func:`join_printed_rows`). ``pages`` hold pdfplumber's
+    ``extract_text_lines()`` rows (``text``, ``x0``, ``x1``, ``chars``) of each page.
+
+    Example:
+        >>> row = lambda text, x0: {"text": text, "x0": x0, "x1": x0 + 10 * len(text), "chars": []}
+        >>> printed_lines([[row("１．総論", 60), row("あ" * 40, 70), row("い。", 60)]])[1:]
+        ['１．総論', 'ああああああああああああああああああああああああああああああああああああああああい。']
+    """
     pages = [[row for row in page if str(row.get("text", "")).strip()] for page in pages]
+    running = _running_lines(pages)
+    numbers = _printed_page_numbers(pages)
+    bodies: list[list[dict]] = []
+    for index, page in enumerate(pages):
+        last = len(page) - 1
+        bodies.append(
+            [
+                row
+                for position, row in enumerate(page)
+                if not _PAGE_NUMBER.match(str(row["text"]).strip())
+                and not (
+                    _running_key(row) in running
+                    and (position == last or (position == 0 and (index > 0 or _titled(page))))
+                )
+            ]
+        )
+    return join_printed_rows(bodies, numbers)
+
+
+def _titled(page: Sequence[dict]) -> bool:
+    """Whether the first page has a line other than its first before its first heading: then a
+    running header on top of it is not the draft's only title candidate and can go."""
+    for row in page[1:]:
+        if parse_heading(str(row["text"]).strip()) is not None:
+            return False
+        if not _PAGE_NUMBER.match(str(row["text"]).strip()):
+            return True
+    return False
+
+
+def join_printed_rows(pages: Sequence[Sequence[dict]], numbers: Sequence[int]) -> list[str]:
+    """Join rows broken at the right margin back into paragraphs, across pages too.
+
+    A printed draft breaks its lines where the page ends, mid-word and mid-sentence (「建築主」
+    「事等」); kept apart, the pieces would be split as sentences and lose their words to BM25 and
+    the encoder. A row that runs to the right margin continues on the next row when it stops
+    mid-sentence (whatever the next row looks like: 「…は」 + 「①の手続による。」 is one sentence),
+    or when the next row is no further indented and is neither a heading nor a bullet.
+    Indentation is judged against the previous row, so nested layouts (「（１）」 one character in,
+    body two) join as well as flush ones.
+    """
     rows = [row for page in pages for row in page]
     if not rows:
-        return []
+        return [f"{PAGE_BREAK}{n}" for n in numbers]
     sizes = [float(c.get("size", 0.0)) for row in rows for c in row.get("chars", [])]
     em = statistics.median(sizes) if sizes else 10.0
-    # Margins of the whole document: a page of short lines has no line that reaches the margin.
-    left = min(float(row["x0"]) for row in rows)
-    right = max(float(row["x1"]) for row in rows)
-    running = _running_lines(pages)
-    lines: list[str] = []
-    for number, page in enumerate(pages):
-        if number:
-            lines.append(PAGE_BREAK)
-        kept = [
-            row
-            for position, row in enumerate(page)
-            if not (position in (0, len(page) - 1) and _running_key(row) in running)
-        ]
-        lines.extend(reflow_pdf_lines(kept, left=left, right=right, em=em))
-    return lines
+    # The right margin: most body rows of a prose draft run to it; a wide table row or URL does
+    # not move it.
+    x1 = [float(r["x1"]) for r in rows]
+    right = statistics.quantiles(x1, n=10, method="inclusive")[-1] if len(x1) > 1 else x1[0]
+    out: list[str] = []
+    previous: dict | None = None
+    last_text = -1
+    for page, number in zip(pages, numbers, strict=True):
+        out.append(f"{PAGE_BREAK}{number}")
+        for row in page:
+            text = str(row["text"]).strip()
+            if previous is not None and _continues(previous, row, right, em):
+                out[last_text] += text
+            else:
+                out.append(text)
+                last_text = len(out) - 1
+            previous = row
+    return out
+
+
+def _continues(previous: dict, row: dict, right: float, em: float) -> bool:
+    before = str(previous["text"]).strip()
+    if float(previous["x1"]) < right - _AT_MARGIN_EM * em:
+        return False
+    if not before.endswith(_SENTENCE_ENDS):
+        return True
+    text = str(row["text"]).strip()
+    return (
+        float(row["x0"]) <= float(previous["x0"]) + _INDENT_EM * em
+        and parse_heading(text) is None
+        and text[0] not in _BULLETS
+    )
 
 
 def _running_key(row: dict) -> str:
@@ -217,45 +303,36 @@ def _running_key(row: dict) -> str:
 def _running_lines(pages: Sequence[Sequence[dict]]) -> set[str]:
     """Texts (numbers masked) that open or close most pages: running headers and footers such as
     「資料２」 or the document's name on every page, which are no part of any section."""
-    if len(pages) < 2:
+    filled = [page for page in pages if page]
+    if len(filled) < 2:
         return set()
     counts: dict[str, int] = {}
-    for page in pages:
-        ends = {_running_key(page[0]), _running_key(page[-1])} if page else set()
-        for key in ends:
+    for page in filled:
+        for key in {_running_key(page[0]), _running_key(page[-1])}:
             counts[key] = counts.get(key, 0) + 1
-    return {key for key, n in counts.items() if n >= max(2, 0.6 * len(pages))}
+    return {key for key, n in counts.items() if n >= max(2, _RUNNING_SHARE * len(filled))}
 
 
-def reflow_pdf_lines(
-    lines: Sequence[dict], *, left: float, right: float, em: float = 10.0
-) -> list[str]:
-    """Join a PDF page's printed lines back into paragraphs.
-
-    A printed draft breaks its lines where the page ends, mid-word and mid-sentence (「建築主」
-    「事等」); kept apart, the pieces are split as sentences and lose their words to BM25 and the
-    encoder. A line that runs to the ``right`` margin continues on the next one, unless that next
-    line is indented from the ``left`` margin (a new paragraph), is a heading or starts a bullet.
-    ``lines`` are pdfplumber's ``extract_text_lines()`` rows; ``em`` is the body's font size.
-    """
-    out: list[str] = []
-    continues = False
-    for row in lines:
-        text = str(row["text"]).strip()
-        if not text:
-            continue
-        starts_anew = (
-            float(row["x0"]) > left + 0.5 * em
-            or parse_heading(text) is not None
-            or text[0] in "・●○◆■□-－"
-            or _PAGE_NUMBER.match(text) is not None
-        )
-        if continues and out and not starts_anew:
-            out[-1] += text
-        else:
-            out.append(text)
-        continues = float(row["x1"]) >= right - 1.5 * em and not _PAGE_NUMBER.match(text)
-    return out
+def _printed_page_numbers(pages: Sequence[Sequence[dict]]) -> list[int]:
+    """The number printed on each page (its 「- 3 -」 footer or header), so that 「P3」 in an
+    opinion means what the submitter saw; positions in the file when the document prints no
+    numbers or prints them out of order (a cover page without one is numbered from its
+    neighbour)."""
+    found: list[int | None] = []
+    for page in pages:
+        ends = [page[0], page[-1]] if page else []
+        digits = [
+            re.sub(r"\D", "", unicodedata.normalize("NFKC", str(r["text"])).split("/")[0])
+            for r in ends
+            if _PAGE_NUMBER.match(str(r["text"]).strip())
+        ]
+        found.append(int(digits[-1]) if digits and digits[-1] else None)
+    known = [(i, n) for i, n in enumerate(found) if n is not None]
+    offsets = {n - i for i, n in known}
+    if len(offsets) != 1:  # none printed, or not one running sequence: file positions
+        return list(range(1, len(pages) + 1))
+    offset = offsets.pop()
+    return [i + offset for i in range(len(pages))]
 
 
 def draft_lines(path: Path) -> list[str]:

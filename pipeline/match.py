@@ -420,12 +420,13 @@ class SectionRanker(BaseEstimator):
         """Replace the raw page columns by how many pages the section lies from the cited page."""
         named = X[:, : len(PAIR_FEATURES)]
         page, start, end, page_first, page_last = (named[:, _COLUMN[c]] for c in RAW_PAGE_COLUMNS)
-        # Estimated from characters, page p covering [p, p + 1); exact where the draft has pages.
-        first = start / self.chars_per_page_ + 1.0
-        last = end / self.chars_per_page_ + 1.0
-        estimated = np.maximum(first - (page + 1.0), page - last)
-        exact = np.maximum(page_first - page, page - page_last)
-        distance = np.maximum(0.0, np.where(page_first > 0, exact, estimated))
+        # Where the section lies in pages, page p covering [p, p + 1): estimated from its
+        # characters, or, for a PDF draft, its printed pages a .. b as [a, b + 1) (nudged inside
+        # so that a neighbouring page is a hair away, not on it). One scale for both.
+        known = page_first > 0
+        first = np.where(known, page_first + 1e-3, start / self.chars_per_page_ + 1.0)
+        last = np.where(known, page_last + 1.0 - 1e-3, end / self.chars_per_page_ + 1.0)
+        distance = np.maximum(0.0, np.maximum(first - (page + 1.0), page - last))
         distance = np.where(page > 0, np.minimum(distance, 3.0), 0.0)
         keep = [i for i, c in enumerate(PAIR_FEATURES) if c not in RAW_PAGE_COLUMNS]
         return np.column_stack(

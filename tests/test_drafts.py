@@ -245,25 +245,20 @@ def _row(text: str, x0: float = 60.0, size: float = 10.0, width: float | None = 
 
 def test_running_headers_and_footers_are_dropped_and_short_pages_not_joined() -> None:
     full = "あ" * 40  # a line that runs to the right margin (x1 = 460)
+    header = "資料２　建築確認共通化方針（案）"
     pages = [
         [
-            _row("資料２　建築確認共通化方針（案）", x0=300),
+            _row(header, x0=300),
             _row("建築確認の共通化推進方針（案）"),
             _row("１．総論"),
             _row(full),
             _row("続きの文。"),
             _row("- 1 -", x0=250),
         ],
-        [
-            _row("資料２　建築確認共通化方針（案）", x0=300),
-            _row("２．申請"),
-            _row(full),
-            _row("続き。"),
-            _row("- 2 -", x0=250),
-        ],
+        [_row(header, x0=300), _row("２．申請"), _row(full), _row("続き。"), _row("- 2 -", x0=250)],
         # A last page of short lines: its longest line is not at the margin and joins nothing.
         [
-            _row("資料２　建築確認共通化方針（案）", x0=300),
+            _row(header, x0=300),
             _row("３．費用"),
             _row("国が負担する。"),
             _row("別に定める。"),
@@ -272,13 +267,14 @@ def test_running_headers_and_footers_are_dropped_and_short_pages_not_joined() ->
     ]
     lines = printed_lines(pages)
     assert lines == [
+        f"{PAGE_BREAK}1",
         "建築確認の共通化推進方針（案）",
         "１．総論",
         full + "続きの文。",
-        PAGE_BREAK,
+        f"{PAGE_BREAK}2",
         "２．申請",
         full + "続き。",
-        PAGE_BREAK,
+        f"{PAGE_BREAK}3",
         "３．費用",
         "国が負担する。",
         "別に定める。",
@@ -292,9 +288,69 @@ def test_running_headers_and_footers_are_dropped_and_short_pages_not_joined() ->
     ]
 
 
-def test_a_single_page_has_no_running_lines() -> None:
-    page = [_row("資料２", x0=300), _row("１．総論"), _row("あ" * 40), _row("資料２", x0=300)]
-    assert printed_lines([page]) == ["資料２", "１．総論", "あ" * 40, "資料２"]
+def test_a_running_header_that_is_the_only_title_stays_on_page_one() -> None:
+    pages = [[_row("共通化推進方針（案）"), _row("１．総論"), _row("本文。")]] * 2
+    title, _ = sections_from_lines(printed_lines(pages), "x")
+    assert title == "共通化推進方針（案）"
+
+
+def test_nested_indents_wrapped_sentences_and_page_breaks_join_as_printed() -> None:
+    """Standard Japanese layout: 「１．」 at the margin, 「（１）」 one character in, the body two,
+    each paragraph's first line one more; a sentence may break before a 「①」 or across a page."""
+    full_body = "い" * 38  # from x0 = 80 to the margin at 460
+    pages = [
+        [
+            _row("１．共通化の内容"),
+            _row("（１）申請", x0=70),
+            _row("う" * 37, x0=90),  # a paragraph's first line, indented once more
+            _row(full_body, x0=80),  # its continuation, back at the body's indent
+            _row("①の手続による。", x0=80),  # continues: the line above stops mid-sentence
+            _row("え" * 37 + "。", x0=90),  # a new paragraph: indented, after a full stop
+            _row(full_body, x0=80),  # … and its sentence runs over the page
+        ],
+        [_row("- 2 -", x0=250), _row("お続く。", x0=80), _row("（２）手数料", x0=70)],
+    ]
+    assert printed_lines(pages) == [
+        f"{PAGE_BREAK}1",
+        "１．共通化の内容",
+        "（１）申請",
+        "う" * 37 + full_body + "①の手続による。",
+        "え" * 37 + "。" + full_body + "お続く。",
+        f"{PAGE_BREAK}2",
+        "（２）手数料",
+    ]
+
+
+def test_pages_are_numbered_as_printed_after_an_unnumbered_cover() -> None:
+    cover = [_row("共通化推進方針（案）"), _row("令和７年３月")]
+    pages = [cover, [_row("１．総論"), _row("本文。"), _row("- 1 -", x0=250)]]
+    pages.append([_row("２．各論"), _row("本文です。"), _row("- 2 -", x0=250)])
+    lines = printed_lines(pages)
+    assert [line for line in lines if line.startswith(PAGE_BREAK)] == [
+        f"{PAGE_BREAK}0",
+        f"{PAGE_BREAK}1",
+        f"{PAGE_BREAK}2",
+    ]
+    _, sections = sections_from_lines(lines, "x")
+    assert [(s.section_id, s.page_start) for s in sections] == [("1", 1), ("2", 2)]
+
+
+def test_a_single_page_has_no_running_lines_but_has_a_page() -> None:
+    page = [
+        _row("資料２", x0=300),
+        _row("１．総論"),
+        _row("あ" * 39 + "。"),
+        _row("資料２", x0=300),
+    ]
+    lines = printed_lines([page])
+    assert lines == [f"{PAGE_BREAK}1", "資料２", "１．総論", "あ" * 39 + "。", "資料２"]
+    assert sections_from_lines(lines, "x")[1][0].page_start == 1
+
+
+def test_a_pdf_without_text_says_so(tmp_path: Path) -> None:
+    path = print_pdf(tmp_path / "scan.pdf", [[]])
+    with pytest.raises(InputFileError, match="no text layer"):
+        read_draft(path)
 
 
 def test_text_drafts_have_no_pages(tmp_path: Path) -> None:
