@@ -64,7 +64,11 @@ def unseen_opinions(sample_set):
 
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory):
-    """A real PostgreSQL server for the session (the ``pgserver`` wheel: no system install)."""
+    """A real PostgreSQL server for the session (the ``pgserver`` wheel: no system install).
+
+    PostgreSQL refuses to run as root, so under root (CI containers) pgserver creates a system
+    user ``pgserver`` to run it and opens the temp folder's parents for reading.
+    """
     import pgserver
 
     server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
