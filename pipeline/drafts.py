@@ -89,7 +89,7 @@ def parse_heading(line: str) -> Heading | None:
     return None
 
 
-#: Opens each page of a printed draft, followed by the page's printed number (「\\f3」): the
+#: Opens each page of a printed draft, followed by the page's printed number ("\f" + "3"): the
 #: PDF reader puts one before every page, so that sections know the pages they span.
 PAGE_BREAK = "\f"
 
@@ -105,8 +105,8 @@ def sections_from_lines(lines: Iterable[str], draft_id: str) -> tuple[str, list[
     page, paged = 0, False
     for number, raw_line in enumerate(lines, start=1):
         if raw_line.startswith(PAGE_BREAK):
-            number = raw_line[len(PAGE_BREAK) :]
-            page, paged = (int(number) if number.isdigit() else page + 1), True
+            printed = raw_line[len(PAGE_BREAK) :]
+            page, paged = (int(printed) if printed.isdigit() else page + 1), True
             continue
         line = raw_line.rstrip()
         if not line.strip() or _PAGE_NUMBER.match(line.strip()):

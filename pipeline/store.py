@@ -205,7 +205,7 @@ audit_table = Table(
     Column("after", JSON),
 )
 
-# The audit log is append-only: the first migration (store_migrations/versions/0001) creates
+# The audit log is append-only: the migrations (store_migrations/versions/0001 and 0002) give it
 # triggers that refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL).
 
 
