@@ -303,7 +303,7 @@ VERSION_TABLE = "triage_alembic_version"
 _MIGRATION_LOCK = 7_204_061
 
 
-def _alembic_config(connection: Connection) -> Any:
+def _alembic_config(connection: Connection | None = None) -> Any:
     from alembic.config import Config as AlembicConfig
 
     config = AlembicConfig()
@@ -312,12 +312,29 @@ def _alembic_config(connection: Connection) -> Any:
     return config
 
 
-def _revision(conn: Connection) -> str | None:
+def _migrations() -> Any:
+    """The store's migration scripts (``pipeline/store_migrations/versions``)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config())
+
+
+def head_revision() -> str:
+    """The schema revision this version of opinion-triage writes (its newest migration)."""
+    head = _migrations().get_current_head()
+    assert head is not None
+    return head
+
+
+def schema_revision(bind: Engine | Connection) -> str | None:
+    """The schema revision a store is at, or ``None`` for a new store or one made before
+    migrations existed."""
     from alembic.runtime.migration import MigrationContext
 
-    return MigrationContext.configure(
-        conn, opts={"version_table": VERSION_TABLE}
-    ).get_current_revision()
+    with _connection(bind) as conn:
+        return MigrationContext.configure(
+            conn, opts={"version_table": VERSION_TABLE}
+        ).get_current_revision()
 
 
 def migrate(engine: Engine) -> str:
@@ -336,14 +353,11 @@ def migrate(engine: Engine) -> str:
         '0002'
     """
     from alembic import command
-    from alembic.script import ScriptDirectory
     from sqlalchemy import inspect
 
-    with engine.connect() as conn:
-        script = ScriptDirectory.from_config(_alembic_config(conn))
-        head = script.get_current_head()
-        assert head is not None
-        current = _revision(conn)
+    script = _migrations()
+    head = head_revision()
+    current = schema_revision(engine)
     known = {revision.revision for revision in script.walk_revisions()}
     if current is not None and current not in known:
         raise StoreError(
@@ -357,7 +371,7 @@ def migrate(engine: Engine) -> str:
         if conn.dialect.name == "postgresql":  # one migrating process at a time
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
         config = _alembic_config(conn)
-        current = _revision(conn)  # again, under the lock: another process may have migrated
+        current = schema_revision(conn)  # again, under the lock: another may have migrated
         if current is None and inspect(conn).has_table("opinions"):
             command.stamp(config, "0001")
         if current != head:

@@ -281,36 +281,14 @@ def test_excel_with_japanese_headers_and_parquet_import_alike(tmp_path: Path, su
     assert import_suggestions(engine, SUGGESTIONS).suggestions_added == 0  # same content
 
 
-def _revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
-    from pipeline.store import VERSION_TABLE
-
-    with engine.connect() as conn:
-        return MigrationContext.configure(
-            conn, opts={"version_table": VERSION_TABLE}
-        ).get_current_revision()
-
-
-def _head() -> str:
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
-    config = Config()
-    config.set_main_option("script_location", "pipeline:store_migrations")
-    head = ScriptDirectory.from_config(config).get_current_head()
-    assert head is not None
-    return head
-
-
 def test_a_new_store_is_at_the_latest_migration_and_matches_the_tables(store_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from pipeline.store import VERSION_TABLE, metadata, migrate
+    from pipeline.store import VERSION_TABLE, head_revision, metadata, migrate, schema_revision
 
     engine = get_engine(store_url)
-    assert _revision(engine) == _head() and migrate(engine) == _head()
+    assert schema_revision(engine) == head_revision() == migrate(engine)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
         # What the migrations built is what the code queries: no table, column or index differs.
@@ -344,7 +322,7 @@ def test_a_store_made_before_migrations_is_upgraded_and_keeps_its_rows(store_url
     every row."""
     from sqlalchemy import create_engine
 
-    from pipeline.store import metadata
+    from pipeline.store import head_revision, metadata, schema_revision
 
     old = create_engine(store_url)
     metadata.create_all(old)
@@ -355,7 +333,7 @@ def test_a_store_made_before_migrations_is_upgraded_and_keeps_its_rows(store_url
     audit = audit_frame(old)
     old.dispose()
     engine = get_engine(store_url)
-    assert _revision(engine) == _head()
+    assert schema_revision(engine) == head_revision()
     assert len(opinions_frame(engine)) == 12 and len(verdicts_frame(engine)) == 1
     pd.testing.assert_frame_equal(audit_frame(engine), audit)
     with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
