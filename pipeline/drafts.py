@@ -225,7 +225,7 @@ def printed_lines(pages: Sequence[Sequence[dict]]) -> list[str]:
             [
                 row
                 for position, row in enumerate(page)
-                if not _PAGE_NUMBER.match(str(row["text"]).strip())
+                if not _PAGE_NUMBER.match(_text(row))
                 and not (
                     _running_key(row) in running
                     and (position == last or (position == 0 and (index > 0 or _titled(page))))
@@ -239,9 +239,9 @@ def _titled(page: Sequence[dict]) -> bool:
     """Whether the first page has a line other than its first before its first heading: then a
     running header on top of it is not the draft's only title candidate and can go."""
     for row in page[1:]:
-        if parse_heading(str(row["text"]).strip()) is not None:
+        if parse_heading(_text(row)) is not None:
             return False
-        if not _PAGE_NUMBER.match(str(row["text"]).strip()):
+        if not _PAGE_NUMBER.match(_text(row)):
             return True
     return False
 
@@ -272,7 +272,7 @@ def join_printed_rows(pages: Sequence[Sequence[dict]], numbers: Sequence[int]) -
     for page, number in zip(pages, numbers, strict=True):
         out.append(f"{PAGE_BREAK}{number}")
         for row in page:
-            text = str(row["text"]).strip()
+            text = _text(row)
             if previous is not None and _continues(previous, row, right, em):
                 out[last_text] += text
             else:
@@ -288,7 +288,7 @@ def _continues(previous: dict, row: dict, right: float, em: float) -> bool:
         return False
     if not before.endswith(_SENTENCE_ENDS):
         return True
-    text = str(row["text"]).strip()
+    text = _text(row)
     return (
         float(row["x0"]) <= float(previous["x0"]) + _INDENT_EM * em
         and parse_heading(text) is None
@@ -296,8 +296,13 @@ def _continues(previous: dict, row: dict, right: float, em: float) -> bool:
     )
 
 
+def _text(row: dict) -> str:
+    """A pdfplumber row's text without the spaces around it."""
+    return str(row["text"]).strip()
+
+
 def _running_key(row: dict) -> str:
-    return re.sub(r"[0-9０-９]+", "#", str(row["text"]).strip())
+    return re.sub(r"[0-9０-９]+", "#", _text(row))
 
 
 def _running_lines(pages: Sequence[Sequence[dict]]) -> set[str]:
@@ -324,7 +329,7 @@ def _printed_page_numbers(pages: Sequence[Sequence[dict]]) -> list[int]:
         digits = [
             re.sub(r"\D", "", unicodedata.normalize("NFKC", str(r["text"])).split("/")[0])
             for r in ends
-            if _PAGE_NUMBER.match(str(r["text"]).strip())
+            if _PAGE_NUMBER.match(_text(r))
         ]
         found.append(int(digits[-1]) if digits and digits[-1] else None)
     known = [(i, n) for i, n in enumerate(found) if n is not None]
