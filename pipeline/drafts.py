@@ -39,6 +39,10 @@ _HEADING_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("kana", re.compile(r"^([" + KANA + r"])(?:" + _SPACE + r"+|[.．、])(.*)$")),
 )
 _MARKDOWN_MARK = re.compile(r"^\s*#{1,6}\s*")
+#: Bold or italic marks: a Markdown draft may set a heading in bold (「**① 費用負担**」) instead of
+#: with ``#``; on a line that opens with one, they are markup, not text.
+_EMPHASIS = re.compile(r"\*{1,3}|_{2,3}")
+_OPENS_EMPHASIS = re.compile(r"^(?:\*{1,3}|_{2,3})[^\s*_]")  # 「* 1 つ目」 is a bullet, not bold
 _PAGE_NUMBER = re.compile(
     r"^[-‐－ー—\s]*[0-9０-９]{1,3}[-‐－ー—\s]*$|^[0-9０-９]+\s*/\s*[0-9０-９]+$"
 )
@@ -72,6 +76,8 @@ def parse_heading(line: str) -> Heading | None:
         Heading(kind='paren', token='(2)', title='費用負担の考え方')
     """
     stripped = _MARKDOWN_MARK.sub("", line).strip()
+    if _OPENS_EMPHASIS.match(stripped):
+        stripped = _EMPHASIS.sub("", stripped).strip()
     for kind, pattern in _HEADING_PATTERNS:
         match = pattern.match(stripped)
         if not match:

@@ -45,6 +45,10 @@ HOLDOUT4 = DATA / "holdout4"
 HOLDOUT4_DRAFTS = ("kokuho-kanyu", "jidousha-shako")
 HOLDOUT5 = DATA / "holdout5"
 HOLDOUT5_DRAFTS = ("yobou-sesshu", "kenchiku-kakunin")
+#: The sixth (2026-11-29), written while hold-out 5 became training data: one draft only as Word
+#: with chapters and a level-4 (ア), one as plain text; the export in UTF-8 with BOM.
+HOLDOUT6 = DATA / "holdout6"
+HOLDOUT6_DRAFTS = ("koei-jutaku", "yochokin-shoukai")
 EXTRA1 = DATA / "extra1"
 EXTRA1_DRAFTS = ("inu-touroku", "shougai-techou", "tenshutsu-tennyu", "kansensho-hassei")
 #: Drafts written without Markdown marks are shipped as .txt, as users would have them.
@@ -54,9 +58,10 @@ PLAIN_TEXT_DRAFTS = (
     "kokuho-kanyu",
     "kenchiku-kakunin",
     "tenshutsu-tennyu",
+    "yochokin-shoukai",
 )
 #: Drafts shipped only as Word (no Markdown copy next to them).
-WORD_ONLY_DRAFTS = ("maisou-kyoka",)
+WORD_ONLY_DRAFTS = ("maisou-kyoka", "koei-jutaku")
 #: Drafts shipped only as PDF, laid out as a printed page: lines wrapped at a fixed width, a page
 #: number at the foot of every page.
 PDF_ONLY_DRAFTS = ("kenchiku-kakunin",)
@@ -201,11 +206,23 @@ def write_drafts(root: Path = SAMPLES, raw: Path = RAW) -> None:
 
 
 def write_docx(draft_id: str, raw: Path, drafts: Path) -> None:
-    """The draft as a Word file: one paragraph per non-empty line, as a pasted draft looks."""
+    """The draft as a Word file: one paragraph per non-empty line, as a pasted draft looks, with
+    Markdown's marks turned into what Word has instead: ``#`` lines in Heading styles, a line in
+    ``**`` as a bold paragraph, ``- `` items as bullets (whose mark Word does not keep in the text)."""
     document = Document()
     for line in (raw / draft_id / "draft.md").read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            document.add_paragraph(line.strip())
+        line = line.strip()
+        if not line:
+            continue
+        marks = len(line) - len(line.lstrip("#"))
+        if marks:
+            document.add_heading(line[marks:].strip(), level=min(marks, 9))
+        elif len(line) > 4 and line.startswith("**") and line.endswith("**"):
+            document.add_paragraph().add_run(line[2:-2].strip()).bold = True
+        elif line.startswith("- "):
+            document.add_paragraph(line[2:].strip(), style="List Bullet")
+        else:
+            document.add_paragraph(line)
     document.core_properties.title = title_of(draft_id, raw)
     document.save(str(drafts / f"{draft_id}.docx"))
 
@@ -292,6 +309,7 @@ def main() -> None:
     build_holdout(HOLDOUT4, HOLDOUT4_DRAFTS, "opinions_r8_holdout4.csv", "utf-8", 20261130)
     build_holdout(HOLDOUT5, HOLDOUT5_DRAFTS, "opinions_r8_holdout5_cp932.csv", "cp932", 20261201)
     build_holdout(EXTRA1, EXTRA1_DRAFTS, "opinions_r8_extra1.xlsx", "xlsx", 20261202)
+    build_holdout(HOLDOUT6, HOLDOUT6_DRAFTS, "opinions_r8_holdout6.csv", "utf-8-sig", 20261203)
 
 
 def build_holdout(

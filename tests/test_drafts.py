@@ -88,6 +88,9 @@ FULLWIDTH_CHAPTER_DRAFT = """\
         ("ア　証明書", "kana", "ア", "証明書"),
         ("(イ) 許認可", "kana", "(イ)", "許認可"),
         ("（ウ）その他", "kana", "(ウ)", "その他"),
+        ("**① 情報連携による確認**", "circled", "①", "情報連携による確認"),
+        ("**(ア)** 政令で定める係数", "kana", "(ア)", "政令で定める係数"),
+        ("### __（３）選考__", "paren", "(3)", "選考"),
     ],
 )
 def test_heading_forms(line: str, kind: str, token: str, title: str) -> None:
@@ -105,6 +108,9 @@ def test_heading_forms(line: str, kind: str, token: str, title: str) -> None:
         "本文の行。",
         "3",
         "－ 3 －",
+        "**注意** 1. の手続は除く。",
+        "本文の **① は** 見出しではない。",
+        "* 1 つの窓口で受け付ける。",
     ],
 )
 def test_body_lines_are_not_headings(line: str) -> None:
