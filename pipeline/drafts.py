@@ -20,6 +20,7 @@ import pandas as pd
 from pipeline.errors import InputFileError, InputSchemaError
 from pipeline.schema import RESOLVED_COLUMNS, Draft, RowError, Section
 from pipeline.tables import header_key, locate_header, normalize_text, read_table
+from pipeline.word import PAREN_DIGITS, docx_lines
 
 CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
 KANA = "アイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワ"
@@ -78,6 +79,8 @@ def parse_heading(line: str) -> Heading | None:
     stripped = _MARKDOWN_MARK.sub("", line).strip()
     if _OPENS_EMPHASIS.match(stripped):
         stripped = _EMPHASIS.sub("", stripped).strip()
+    if stripped[:1] and stripped[0] in PAREN_DIGITS:  # 「⑵」 is 「(2)」 in one character
+        stripped = f"({PAREN_DIGITS.index(stripped[0]) + 1})" + stripped[1:]
     for kind, pattern in _HEADING_PATTERNS:
         match = pattern.match(stripped)
         if not match:
@@ -176,7 +179,7 @@ def _docx_lines(path: Path) -> list[str]:
         document = Document(str(path))
     except Exception as exc:  # python-docx raises several types for a damaged file
         raise InputFileError(f"{path}: cannot open as a Word document ({exc}).") from exc
-    return [p.text for p in document.paragraphs]
+    return docx_lines(document)
 
 
 def _pdf_lines(path: Path) -> list[str]:

@@ -91,6 +91,7 @@ FULLWIDTH_CHAPTER_DRAFT = """\
         ("**① 情報連携による確認**", "circled", "①", "情報連携による確認"),
         ("**(ア)** 政令で定める係数", "kana", "(ア)", "政令で定める係数"),
         ("### __（３）選考__", "paren", "(3)", "選考"),
+        ("⑵　費用負担", "paren", "(2)", "費用負担"),
     ],
 )
 def test_heading_forms(line: str, kind: str, token: str, title: str) -> None:

@@ -1,0 +1,216 @@
+"""Word drafts whose headings Word numbers itself, and tables inside drafts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from docx import Document
+from docx.oxml import parse_xml
+from docx.oxml.ns import nsdecls
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline.drafts import read_draft, sections_from_lines
+from pipeline.word import docx_lines, format_number
+
+#: A ministry's usual scheme: 1. / (1) / ① / ア, on Heading 1–4 or on paragraphs directly.
+LEVELS = (
+    ("%1.", "decimal"),
+    ("(%2)", "decimal"),
+    ("%3", "decimalEnclosedCircle"),
+    ("%4", "aiueoFullWidth"),
+)
+
+
+def numbered_document(levels=LEVELS, abstract_id: int = 90, num_id: int = 90, styles: bool = True):
+    """A document with one list definition; with ``styles``, Heading k draws level k − 1."""
+    document = Document()
+    lvls = "".join(
+        f'<w:lvl w:ilvl="{i}"><w:start w:val="1"/><w:numFmt w:val="{fmt}"/>'
+        f'<w:lvlText w:val="{text}"/>'
+        + (f'<w:pStyle w:val="Heading{i + 1}"/>' if styles else "")
+        + "</w:lvl>"
+        for i, (text, fmt) in enumerate(levels)
+    )
+    numbering = document.part.numbering_part.element
+    numbering.insert(
+        0,
+        parse_xml(
+            f'<w:abstractNum {nsdecls("w")} w:abstractNumId="{abstract_id}">'
+            f'<w:multiLevelType w:val="multilevel"/>{lvls}</w:abstractNum>'
+        ),
+    )
+    numbering.append(
+        parse_xml(
+            f'<w:num {nsdecls("w")} w:numId="{num_id}"><w:abstractNumId w:val="{abstract_id}"/></w:num>'
+        )
+    )
+    if styles:
+        for i in range(len(levels)):
+            style = document.styles[f"Heading {i + 1}"].element
+            ppr = style.get_or_add_pPr()
+            ppr.insert(
+                0, parse_xml(f'<w:numPr {nsdecls("w")}><w:numId w:val="{num_id}"/></w:numPr>')
+            )
+    return document
+
+
+def number_paragraph(paragraph, num_id: int, ilvl: int) -> None:
+    ppr = paragraph._p.get_or_add_pPr()
+    ppr.insert(
+        0,
+        parse_xml(
+            f'<w:numPr {nsdecls("w")}><w:ilvl w:val="{ilvl}"/><w:numId w:val="{num_id}"/></w:numPr>'
+        ),
+    )
+
+
+TYPED = """共通化推進方針（案）
+1. 総論
+本方針の目的を定める。
+(1) 背景
+紙の申請が多い。
+(2) 対象
+① 申請
+電子申請とする。
+ア 様式
+統一する。
+イ 添付
+省略する。
+② 届出
+届出も対象とする。
+2. 費用
+(1) 負担
+国が負担する。"""
+
+
+#: The same tree drawn another common way: 第1章 / ⑴ / ① / (ア).
+CHAPTERS = (
+    ("第%1章", "decimalFullWidth"),
+    ("%2", "decimalEnclosedParen"),
+    ("%3", "decimalEnclosedCircle"),
+    ("(%4)", "aiueoFullWidth"),
+)
+
+
+def write_numbered(path: Path, levels=LEVELS) -> None:
+    """TYPED, but with every number drawn by Word from Heading styles, and a table in 2.(1)."""
+    document = numbered_document(levels)
+    document.add_paragraph("共通化推進方針（案）")
+    for line in TYPED.splitlines()[1:]:
+        head, _, rest = line.partition(" ")
+        depth = {"1.": 1, "2.": 1, "(1)": 2, "(2)": 2, "①": 3, "②": 3, "ア": 4, "イ": 4}.get(head)
+        if depth:
+            document.add_heading(rest, level=depth)
+        else:
+            document.add_paragraph(line)
+    table = document.add_table(rows=2, cols=3)
+    for cell, text in zip(table.rows[0].cells, ("1", "令和7年度", "要件定義"), strict=True):
+        cell.text = text
+    merged = table.rows[1].cells[1].merge(table.rows[1].cells[2])
+    table.rows[1].cells[0].text = "2"
+    merged.text = "開発"
+    document.save(str(path))
+
+
+@pytest.mark.parametrize("levels", [LEVELS, CHAPTERS], ids=["1.(1)①ア", "第1章⑴①(ア)"])
+def test_automatic_numbers_are_read_as_typed_ones(tmp_path: Path, levels) -> None:
+    path = tmp_path / "auto.docx"
+    write_numbered(path, levels)
+    draft = read_draft(path)
+    typed = sections_from_lines(TYPED.splitlines(), "typed")[1]
+    kana = "(ア)" if levels is CHAPTERS else "ア"
+    expected = [
+        s.section_id.replace("ア", kana).replace("イ", kana.replace("ア", "イ")) for s in typed
+    ]
+    assert draft.section_ids() == expected
+    assert [s.heading for s in draft.sections] == [s.heading for s in typed]
+    by_id = {s.section_id: s for s in draft.sections}
+    # Level 2 restarts under the second chapter, level 4 under ②'s sibling ①.
+    assert by_id["2.(1)"].heading == "負担" and by_id[f"1.(2).①.{kana}"].heading == "様式"
+    # The table stays in its section, one line a row, a merged cell once, no heading made of it.
+    assert by_id["2.(1)"].text == "国が負担する。\n｜1｜令和7年度｜要件定義｜\n｜2｜開発｜"
+
+
+def test_direct_numbering_overrides_and_switched_off_numbers(tmp_path: Path) -> None:
+    document = numbered_document(styles=False)
+    restart = parse_xml(
+        f'<w:num {nsdecls("w")} w:numId="91"><w:abstractNumId w:val="90"/>'
+        '<w:lvlOverride w:ilvl="0"><w:startOverride w:val="5"/></w:lvlOverride></w:num>'
+    )
+    document.part.numbering_part.element.append(restart)
+    for text, num_id, ilvl in (("総論", 90, 0), ("背景", 90, 1), ("費用", 91, 0), ("負担", 91, 1)):
+        number_paragraph(document.add_paragraph(text), num_id, ilvl)
+    number_paragraph(document.add_paragraph("番号なし"), 0, 0)
+    document.add_paragraph("箇条書き", style="List Bullet")  # Word's bullet is no number
+    assert docx_lines(document)[-6:] == [
+        "1.\u3000総論",
+        "(1)\u3000背景",
+        "5.\u3000費用",
+        "(1)\u3000負担",
+        "番号なし",
+        "箇条書き",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("n", "fmt", "expected"),
+    [
+        (12, "decimal", "12"),
+        (3, "decimalFullWidth", "３"),
+        (20, "decimalEnclosedCircle", "⑳"),
+        (2, "decimalEnclosedParen", "⑵"),
+        (3, "aiueoFullWidth", "ウ"),
+        (2, "iroha", "ロ"),
+        (11, "japaneseCounting", "十一"),
+        (23, "japaneseCounting", "二十三"),
+        (4, "upperRoman", "IV"),
+        (28, "lowerLetter", "bb"),
+        (1, "bullet", ""),
+    ],
+)
+def test_number_formats(n: int, fmt: str, expected: str) -> None:
+    assert format_number(n, fmt) == expected
+
+
+def _tree(depth: int = 1) -> st.SearchStrategy[list]:
+    """A heading tree: a list of children, each a list of its own children (up to 4 levels)."""
+    if depth == 4:
+        return st.lists(st.just([]), min_size=1, max_size=3)
+    return st.lists(_tree(depth + 1) | st.just([]), min_size=1, max_size=3)
+
+
+def _ids(tree: list, prefix: str = "", depth: int = 0) -> list[str]:
+    tokens = (
+        lambda i: str(i),
+        lambda i: f"({i})",
+        lambda i: "①②③④"[i - 1],
+        lambda i: "アイウエ"[i - 1],
+    )
+    out: list[str] = []
+    for i, children in enumerate(tree, start=1):
+        node = f"{prefix}.{tokens[depth](i)}" if prefix else tokens[depth](i)
+        out.append(node)
+        out.extend(_ids(children, node, depth + 1))
+    return out
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(tree=_tree())
+def test_any_heading_tree_numbered_by_word_reads_into_its_ids(tmp_path: Path, tree: list) -> None:
+    document = numbered_document()
+    document.add_paragraph("方針（案）")
+
+    def add(nodes: list, depth: int) -> None:
+        for children in nodes:
+            document.add_heading(f"見出し{depth}", level=depth)
+            document.add_paragraph("本文。")
+            add(children, depth + 1)
+
+    add(tree, 1)
+    path = tmp_path / "tree.docx"
+    document.save(str(path))
+    assert read_draft(path).section_ids() == _ids(tree)
