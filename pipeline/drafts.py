@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -187,7 +188,7 @@ def _pdf_lines(path: Path) -> list[str]:
 
     try:
         with pdfplumber.open(str(path)) as pdf:
-            pages = [page.extract_text_lines() for page in pdf.pages]
+            pages = [_page_rows(page) for page in pdf.pages]
     except Exception as exc:  # pdfminer raises several types for a damaged file
         raise InputFileError(f"{path}: cannot read as a PDF ({exc}).") from exc
     lines = printed_lines(pages)
@@ -197,6 +198,42 @@ def _pdf_lines(path: Path) -> list[str]:
             "from its source as .docx or .txt."
         )
     return lines
+
+
+def _page_rows(page: Any) -> list[dict]:
+    """A pdfplumber page's text rows, each ruled table in their place as one row per table row
+    (「｜1｜令和7年度｜要件定義｜」): read as lines, a row such as 「1 令和7年度 要件定義」 would be
+    taken for heading 1, and its cells would run into the paragraphs around it."""
+    tables = [t for t in page.find_tables() if len(t.rows) > 1 or len(t.rows[0].cells) > 1]
+    if not tables:
+        return list(page.extract_text_lines())
+
+    def inside(row: dict, box: tuple[float, float, float, float]) -> bool:
+        middle = (float(row["top"]) + float(row["bottom"])) / 2
+        return box[1] <= middle <= box[3] and box[0] - 1 <= float(row["x0"]) <= box[2]
+
+    rows = [
+        row
+        for row in page.extract_text_lines()
+        if not any(inside(row, table.bbox) for table in tables)
+    ]
+    for table in tables:
+        x0, top, x1, _ = table.bbox
+        for i, cells in enumerate(table.extract()):
+            texts = [(cell or "").replace("\n", "").strip() for cell in cells if cell is not None]
+            if any(texts):
+                line = "｜" + "｜".join(texts) + "｜"
+                rows.append(
+                    {
+                        "text": line,
+                        "x0": x0,
+                        "x1": x1,
+                        "top": top + i * 1e-3,
+                        "chars": [],
+                        "table": True,
+                    }
+                )
+    return sorted(rows, key=lambda row: float(row["top"]))
 
 
 #: How far (in the body's font size) a line may sit from the right margin and still run to it,
@@ -292,6 +329,8 @@ def join_printed_rows(pages: Sequence[Sequence[dict]], numbers: Sequence[int]) -
 
 
 def _continues(previous: dict, row: dict, right: float, em: float) -> bool:
+    if previous.get("table") or row.get("table"):  # a table row is a line of its own
+        return False
     before = str(previous["text"]).strip()
     if float(previous["x1"]) < right - _AT_MARGIN_EM * em:
         return False

@@ -97,23 +97,48 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
-def print_pdf(path: Path, pages: Sequence[Sequence[str | tuple[str, bool]]]) -> Path:
+def print_pdf(
+    path: Path, pages: Sequence[Sequence[str | tuple[str, bool] | list[list[str]]]]
+) -> Path:
     """A printed draft: A4 pages of 10.5 pt lines from a fixed left margin (a line given as
-    ``(text, True)`` is indented one character) and 「- n -」 at each foot."""
+    ``(text, True)`` is indented one character; a list of rows is a ruled table, one line a row,
+    its first column narrow) and 「- n -」 at each foot."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib_fontja  # noqa: F401  (registers a Japanese font)
     from matplotlib.backends.backend_pdf import PdfPages
+    from matplotlib.lines import Line2D
 
     matplotlib.rcParams["pdf.fonttype"] = 42  # embed TrueType so the text can be extracted
     with PdfPages(path) as pdf:
         for number, lines in enumerate(pages, start=1):
             figure = plt.figure(figsize=(8.27, 11.69))
-            for i, line in enumerate(lines):
+            slot = 0
+            for line in lines:
+                y = 0.93 - slot * 0.021
+                if isinstance(line, list):  # a table: rules around every cell
+                    columns = [0.1, 0.3] + [
+                        0.3 + 0.6 * (k + 1) / (len(line[0]) - 1) for k in range(len(line[0]) - 1)
+                    ]
+                    top = y + 0.015
+                    for r, cells in enumerate(line):
+                        for x, cell in zip(columns, cells, strict=False):
+                            figure.text(x + 0.005, y - r * 0.021, cell, fontsize=10.5)
+                    for r in range(len(line) + 1):
+                        figure.add_artist(
+                            Line2D([0.1, 0.9], [top - r * 0.021] * 2, color="k", lw=0.5)
+                        )
+                    for x in columns:
+                        figure.add_artist(
+                            Line2D([x, x], [top, top - len(line) * 0.021], color="k", lw=0.5)
+                        )
+                    slot += len(line)
+                    continue
                 text, indented = (line, False) if isinstance(line, str) else line
-                figure.text(0.1 + 0.018 * indented, 0.93 - i * 0.021, text, fontsize=10.5)
+                figure.text(0.1 + 0.018 * indented, y, text, fontsize=10.5)
+                slot += 1
             figure.text(0.5, 0.04, f"- {number} -", fontsize=9, ha="center")
             pdf.savefig(figure)
             plt.close(figure)

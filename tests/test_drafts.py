@@ -230,6 +230,30 @@ def test_pdf_lines_broken_at_the_margin_are_joined_into_paragraphs(tmp_path: Pat
     assert fees.text == "・手数料は共通システム上で納付できる。\n・窓口での納付も受け付ける。"
 
 
+def test_a_ruled_table_in_a_pdf_stays_in_its_section_one_line_a_row(tmp_path: Path) -> None:
+    schedule = [["年度", "内容"], ["1", "令和7年度 要件定義"], ["2", "令和8年度 開発"]]
+    path = print_pdf(
+        tmp_path / "table.pdf",
+        [
+            [
+                "方針（案）",
+                "1．スケジュール",
+                "次のとおりとする。",
+                schedule,
+                "2．費用",
+                "国が負担する。",
+            ]
+        ],
+    )
+    draft = read_draft(path)
+    # Read as lines, 「1 令和7年度 要件定義」 was a heading 1 of its own.
+    assert draft.section_ids() == ["1", "2"]
+    assert draft.sections[0].text == (
+        "次のとおりとする。\n｜年度｜内容｜\n｜1｜令和7年度 要件定義｜\n｜2｜令和8年度 開発｜"
+    )
+    assert draft.sections[1].text == "国が負担する。"
+
+
 def test_pdf_sections_know_the_pages_they_span(tmp_path: Path) -> None:
     pages = [
         ["申請手続の共通化推進方針（案）", "１．総論", "本方針の趣旨を述べる。", "２．申請"],
