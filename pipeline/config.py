@@ -119,6 +119,7 @@ class TrainConfig:
         "data/holdout2",
         "data/holdout3",
         "data/holdout4",
+        "data/holdout5",
         "data/extra1",
     )
     model_dir: str = "models/triage"

@@ -17,10 +17,11 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import bm25s
 import numpy as np
+from scipy import sparse
 from scipy.optimize import minimize
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
@@ -30,7 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 from pipeline.drafts import location_words_text, parse_page, resolve_location
 from pipeline.errors import NotFittedError
 from pipeline.schema import Draft
-from pipeline.text import content_words, split_sentences, tokenize
+from pipeline.text import content_words, forms_and_content_words, split_sentences
 
 #: ``embedder(texts, prompt_name) -> (n, dim)`` L2-normalised rows; usually ``encoder.embed``.
 Embedder = Callable[[Sequence[str], str], np.ndarray]
@@ -96,6 +97,48 @@ class DraftIndex:
     #: The pages each section spans (0 where the draft has no pages).
     page_first: np.ndarray
     page_last: np.ndarray
+    #: Derived in __post_init__: every sentence vector in one matrix and where each section's
+    #: rows start in it (one product per opinion instead of one per section); sections' and
+    #: headings' content words as 0/1 rows over ``vocabulary`` (an opinion's overlap with every
+    #: section in one product); 該当箇所 already resolved against this draft (the same few
+    #: references recur through an export).
+    sentence_matrix: np.ndarray = field(init=False, repr=False)
+    sentence_starts: np.ndarray = field(init=False, repr=False)
+    vocabulary: dict[str, int] = field(init=False, repr=False)
+    section_incidence: sparse.csr_matrix = field(init=False, repr=False)
+    heading_incidence: sparse.csr_matrix = field(init=False, repr=False)
+    heading_sizes: np.ndarray = field(init=False, repr=False)
+    resolved_hints: dict[str, list[str]] = field(init=False, repr=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.sentence_matrix = np.vstack(self.sentence_vectors)
+        sizes = np.array([len(v) for v in self.sentence_vectors], dtype=np.int64)
+        self.sentence_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        words = sorted(set().union(*self.section_words, *self.heading_words))
+        self.vocabulary = {w: i for i, w in enumerate(words)}
+        self.section_incidence = _incidence(self.section_words, self.vocabulary)
+        self.heading_incidence = _incidence(self.heading_words, self.vocabulary)
+        self.heading_sizes = np.array([len(w) or 1 for w in self.heading_words], dtype=np.float64)
+
+    def resolve(self, location: str) -> list[str]:
+        """The section ids a 該当箇所 names in this draft (:func:`resolve_location`), memoised."""
+        if location not in self.resolved_hints:
+            self.resolved_hints[location] = resolve_location(location, self.draft)
+        return list(self.resolved_hints[location])
+
+    def overlaps(self, words: set[str] | frozenset[str]) -> tuple[np.ndarray, np.ndarray]:
+        """How many of ``words`` each section's text and each section's heading path hold."""
+        indicator = np.zeros(len(self.vocabulary), dtype=np.float64)
+        indicator[[self.vocabulary[w] for w in words if w in self.vocabulary]] = 1.0
+        return self.section_incidence @ indicator, self.heading_incidence @ indicator
+
+
+def _incidence(groups: Sequence[set[str]], vocabulary: dict[str, int]) -> sparse.csr_matrix:
+    rows = [i for i, group in enumerate(groups) for _ in group]
+    columns = [vocabulary[w] for group in groups for w in group]
+    return sparse.csr_matrix(
+        (np.ones(len(rows)), (rows, columns)), shape=(len(groups), len(vocabulary))
+    )
 
 
 def heading_paths(draft: Draft) -> list[str]:
@@ -260,18 +303,18 @@ def opinion_views(
     """Tokenise opinions once for all pairs (vectors come from the ``query`` prompt)."""
     views = []
     for i, (t, loc) in enumerate(zip(texts, locations, strict=True)):
-        morphemes = tokenize(t, mode="C")
+        forms, words = forms_and_content_words(t, mode="C")
         views.append(
             OpinionView(
                 vectors[i],
                 content_words(t, mode=match_mode),
-                set(content_words(morphemes)),
+                set(words),
                 loc or "",
                 parse_page(loc) if loc else None,
                 frozenset(content_words(location_words_text(loc), mode="C"))
                 if loc
                 else frozenset(),
-                tuple(m.normalized_form for m in morphemes),
+                tuple(forms),
             )
         )
     return views
@@ -290,10 +333,10 @@ def pair_features(
     """
     n = len(index.section_ids)
     dense_section = index.section_vectors @ view.vector
-    dense_sentence = np.array([float(np.max(v @ view.vector)) for v in index.sentence_vectors])
+    dense_sentence = np.maximum.reduceat(index.sentence_matrix @ view.vector, index.sentence_starts)
     bm25 = index.bm25.get_scores(view.tokens) if view.tokens else np.zeros(n)
     bm25_max = float(bm25.max()) if n else 0.0
-    hint_ids = resolve_location(view.location, index.draft) if view.location else []
+    hint_ids = index.resolve(view.location) if view.location else []
     relations = np.array([_relation(sid, hint_ids) for sid in index.section_ids]).reshape(n, 4)
     if citations is None:  # nothing cited: the expanded documents are the sections themselves
         cited = bm25
@@ -301,11 +344,15 @@ def pair_features(
         own = (index.section_ids.index(hint_ids[0]), view.tokens) if len(hint_ids) == 1 else None
         cited = citations.scores(view.tokens, leave_out=own)
     words = view.words
-    overlap = np.array([len(words & w) / (len(words) or 1) for w in index.section_words])
+    in_section, in_heading = index.overlaps(words)
+    overlap = in_section / (len(words) or 1)
     dense_heading = index.heading_vectors @ view.vector
-    heading_overlap = np.array([len(words & w) / (len(w) or 1) for w in index.heading_words])
+    heading_overlap = in_heading / index.heading_sizes
     named = view.location_words
-    hint_heading = np.array([len(named & w) / (len(named) or 1) for w in index.heading_words])
+    hint_heading = (index.overlaps(named)[1] / (len(named) or 1)) if named else np.zeros(n)
+    z_section, z_sentence, z_heading, z_bm25, z_cited = _z(
+        np.vstack([dense_section, dense_sentence, dense_heading, bm25, cited])
+    )
     features = np.column_stack(
         [
             dense_section,
@@ -317,10 +364,10 @@ def pair_features(
             overlap,
             heading_overlap,
             dense_heading,
-            _z(dense_section),
-            _z(dense_sentence),
-            _z(dense_heading),
-            _z(bm25),
+            z_section,
+            z_sentence,
+            z_heading,
+            z_bm25,
             _reciprocal_rank(dense_sentence),
             _reciprocal_rank(bm25),
             relations,
@@ -334,7 +381,7 @@ def pair_features(
             index.page_first,
             index.page_last,
             np.log1p(cited),
-            _z(cited),
+            z_cited,
         ]
     )
     # What the opinion and each heading share, dimension by dimension: lets the ranker learn that
@@ -343,10 +390,12 @@ def pair_features(
     return np.hstack([features, interaction]).astype(np.float32), hint_ids
 
 
-def _z(values: np.ndarray) -> np.ndarray:
-    """Standardise within one opinion's candidates: e5 cosines crowd into a narrow band."""
-    spread = values.std()
-    return (values - values.mean()) / spread if spread > 1e-9 else np.zeros_like(values)
+def _z(rows: np.ndarray) -> np.ndarray:
+    """Standardise each row within one opinion's candidates: e5 cosines crowd into a narrow
+    band. A row with no spread is all zeros."""
+    spread = rows.std(axis=1, keepdims=True)
+    centred = rows - rows.mean(axis=1, keepdims=True)
+    return np.divide(centred, spread, out=np.zeros_like(centred), where=spread > 1e-9)
 
 
 def _reciprocal_rank(values: np.ndarray) -> np.ndarray:

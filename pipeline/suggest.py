@@ -25,7 +25,6 @@ from sklearn.model_selection import GroupKFold
 
 from pipeline.classify import CategoryModel, DescribedModel
 from pipeline.config import Config
-from pipeline.drafts import resolve_location
 from pipeline.errors import InputSchemaError
 from pipeline.flowchart import suggested_verdict
 from pipeline.match import (
@@ -142,7 +141,7 @@ class Workspace:
         for draft_id, location, text in _cited_rows(frame):
             if draft_id not in todo or not location.strip():
                 continue
-            hint_ids = resolve_location(location, self.drafts[draft_id].draft)
+            hint_ids = self.drafts[draft_id].resolve(location)
             if len(hint_ids) == 1:
                 cited[draft_id].append((hint_ids[0], content_words(text, mode=self.match_mode)))
         for draft_id in todo:
@@ -538,7 +537,7 @@ def suggestions_from_features(
     proba = model.category.predict_proba(features.category)
     p_described = model.described.predict_proba(features.described)[:, 1]
     rows: list[dict[str, Any]] = []
-    for i, (_, opinion) in enumerate(frame.iterrows()):
+    for i, opinion in enumerate(frame.to_dict("records")):  # iterrows builds a Series a row
         category = CATEGORIES[int(np.argmax(proba[i]))]
         match = features.matches[i]
         resolved_id, resolved_text, resolved_cos, _ = features.resolved[i]

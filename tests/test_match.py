@@ -52,9 +52,9 @@ def test_heading_paths_carry_the_parents() -> None:
 
 def test_rank_features() -> None:
     assert list(_reciprocal_rank(np.array([0.1, 0.9, 0.5]))) == [1 / 3, 1.0, 1 / 2]
-    z = _z(np.array([1.0, 2.0, 3.0]))
+    z, flat = _z(np.array([[1.0, 2.0, 3.0], [2.0, 2.0, 2.0]]))  # each row on its own
     assert np.isclose(z.mean(), 0) and np.isclose(z.std(), 1)
-    assert list(_z(np.array([2.0, 2.0]))) == [0.0, 0.0]
+    assert list(flat) == [0.0, 0.0, 0.0]
 
 
 def test_ranker_before_fit_says_call_fit() -> None:

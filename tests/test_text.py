@@ -178,3 +178,18 @@ def test_tokens_are_the_text_without_blanks(s: str) -> None:
     surfaces = "".join(m.surface for m in text.tokenize(s))
     cleaned = text._clean(s)
     assert "".join(surfaces.split()) == "".join(cleaned.split())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(ANY_TEXT, JAPANESE_TEXT), st.sampled_from(text.SPLIT_MODES))
+def test_content_words_of_text_equal_those_of_its_morphemes(s: str, mode: str) -> None:
+    # content_words(str) takes a short cut past the morpheme records; it must find the same words.
+    assert text.content_words(s, mode=mode) == text.content_words(text.tokenize(s, mode=mode))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(ANY_TEXT, JAPANESE_TEXT), st.sampled_from(text.SPLIT_MODES))
+def test_forms_and_content_words_in_one_pass_equal_the_two_calls(s: str, mode: str) -> None:
+    forms, words = text.forms_and_content_words(s, mode=mode)
+    assert forms == text.normalized_forms(s, mode=mode)
+    assert words == text.content_words(text.tokenize(s, mode=mode))
