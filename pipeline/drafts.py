@@ -21,9 +21,8 @@ import pandas as pd
 from pipeline.errors import InputFileError, InputSchemaError
 from pipeline.schema import RESOLVED_COLUMNS, Draft, RowError, Section
 from pipeline.tables import header_key, locate_header, normalize_text, read_table
-from pipeline.word import PAREN_DIGITS, docx_lines
+from pipeline.word import CIRCLED, PAREN_DIGITS, docx_lines
 
-CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
 KANA = "アイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワ"
 _KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
 _SPACE = r"[ \t\u3000]"

@@ -6,7 +6,7 @@ The dictionary and one tokenizer per split mode are created once per process, on
 
 Example:
     >>> content_words("住民票の写しを交付してほしい。")
-    ['住民票', '写し', '交付', '欲しい']
+    ['住民票', '写し', '交付']
 """
 
 from __future__ import annotations
@@ -121,6 +121,12 @@ def _sudachi_tokenize(text: str, mode: str) -> list[Any]:
         return _sudachi_tokenize(text[:mid], mode) + _sudachi_tokenize(text[mid:], mode)
 
 
+def _sudachi_morphemes(text: str, mode: str) -> Iterable[Any]:
+    """Sudachi's morphemes of any ``str``, long texts in chunks under its size limit."""
+    for chunk in _chunks(_clean(text)):
+        yield from _sudachi_tokenize(chunk, mode)
+
+
 def drop_blank(morphemes: Iterable[Morpheme]) -> list[Morpheme]:
     """Remove whitespace-only tokens (Sudachi's 空白 and anything whose surface is blank).
 
@@ -142,16 +148,10 @@ def tokenize(text: str, *, mode: str = "C") -> list[Morpheme]:
         ['窓口', 'で', '交付']
     """
     _check_mode(mode, "tokenize")
-    text = _clean(text)
-    out: list[Morpheme] = []
-    for chunk in _chunks(text):
-        out.extend(
-            Morpheme(
-                m.surface(), m.normalized_form(), m.dictionary_form(), tuple(m.part_of_speech())
-            )
-            for m in _sudachi_tokenize(chunk, mode)
-        )
-    return drop_blank(out)
+    return drop_blank(
+        Morpheme(m.surface(), m.normalized_form(), m.dictionary_form(), tuple(m.part_of_speech()))
+        for m in _sudachi_morphemes(text, mode)
+    )
 
 
 def is_content(m: Morpheme) -> bool:
@@ -177,12 +177,11 @@ def content_words(text_or_morphemes: str | Sequence[Morpheme], *, mode: str = "C
     # every morpheme: the POS is judged once per POS id, and only content words are read out.
     # Scoring tokenises each opinion this way, so it is a visible share of a scoring run.
     words: list[str] = []
-    for chunk in _chunks(_clean(text_or_morphemes)):
-        for m in _sudachi_tokenize(chunk, mode):
-            if _content_pos(m.part_of_speech_id()):
-                form = m.normalized_form()
-                if form.strip() and m.surface().strip():
-                    words.append(form)
+    for m in _sudachi_morphemes(text_or_morphemes, mode):
+        if _content_pos(m.part_of_speech_id()):
+            form = m.normalized_form()
+            if form.strip() and m.surface().strip():
+                words.append(form)
     return words
 
 
@@ -197,15 +196,14 @@ def forms_and_content_words(text: str, *, mode: str = "C") -> tuple[list[str], l
     _check_mode(mode, "forms_and_content_words")
     forms: list[str] = []
     words: list[str] = []
-    for chunk in _chunks(_clean(text)):
-        for m in _sudachi_tokenize(chunk, mode):
-            pos_id = m.part_of_speech_id()
-            if _blank_pos(pos_id) or not m.surface().strip():
-                continue
-            form = m.normalized_form()
-            forms.append(form)
-            if _content_pos(pos_id) and form.strip():
-                words.append(form)
+    for m in _sudachi_morphemes(text, mode):
+        pos_id = m.part_of_speech_id()
+        if _blank_pos(pos_id) or not m.surface().strip():
+            continue
+        form = m.normalized_form()
+        forms.append(form)
+        if _content_pos(pos_id) and form.strip():
+            words.append(form)
     return forms, words
 
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from docx.oxml.ns import qn
 
-_CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
+#: 「①」…「⑳」: the third level of a draft's numbering (Word's ``decimalEnclosedCircle``).
+CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
 #: 「⑴」…「⒇」: the (1) level as one character, which Word draws for ``decimalEnclosedParen``.
 PAREN_DIGITS = "⑴⑵⑶⑷⑸⑹⑺⑻⑼⑽⑾⑿⒀⒁⒂⒃⒄⒅⒆⒇"
 _AIUEO = (
@@ -62,7 +63,7 @@ def format_number(n: int, fmt: str) -> str:
     if fmt in ("decimalFullWidth", "decimalFullWidth2"):
         return str(n).translate(str.maketrans("0123456789", "０１２３４５６７８９"))
     if fmt in ("decimalEnclosedCircle", "decimalEnclosedCircleChinese", "ideographEnclosedCircle"):
-        return _from(_CIRCLED, n) if n <= 20 else str(n)
+        return _from(CIRCLED, n) if n <= 20 else str(n)
     if fmt == "decimalEnclosedParen":
         return _from(PAREN_DIGITS, n) if n <= 20 else f"({n})"
     if fmt == "decimalEnclosedFullstop":
