@@ -145,9 +145,22 @@ class _Numbering:
                 style_id = _val(lvl, "w:pStyle")
                 if style_id:
                     numbering.style_level[(abstract_id, style_id)] = int(lvl.get(qn("w:ilvl"), "0"))
+        # A list that takes its levels from a list style (<w:numStyleLink>) is the list that
+        # defines that style (<w:styleLink>): same levels, same counters.
+        defines = {
+            _val(a, "w:styleLink"): a.get(qn("w:abstractNumId"))
+            for a in root.findall(qn("w:abstractNum"))
+            if _val(a, "w:styleLink")
+        }
+        linked = {
+            a.get(qn("w:abstractNumId")): defines.get(_val(a, "w:numStyleLink"))
+            for a in root.findall(qn("w:abstractNum"))
+            if _val(a, "w:numStyleLink")
+        }
         for num in root.findall(qn("w:num")):
             num_id = num.get(qn("w:numId"))
-            numbering.abstract_of[num_id] = _val(num, "w:abstractNumId") or ""
+            abstract_id = _val(num, "w:abstractNumId") or ""
+            numbering.abstract_of[num_id] = linked.get(abstract_id) or abstract_id
             for override in num.findall(qn("w:lvlOverride")):
                 start = _val(override, "w:startOverride")
                 if start is not None:

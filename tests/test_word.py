@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from docx import Document
 from docx.oxml import parse_xml
-from docx.oxml.ns import nsdecls
+from docx.oxml.ns import nsdecls, qn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -152,6 +152,26 @@ def test_direct_numbering_overrides_and_switched_off_numbers(tmp_path: Path) -> 
         "番号なし",
         "箇条書き",
     ]
+
+
+def test_a_list_that_takes_its_levels_from_a_list_style_is_numbered_by_it() -> None:
+    document = numbered_document(styles=False)
+    numbering = document.part.numbering_part.element
+    defining = numbering.find(qn("w:abstractNum"))  # abstract 90, the one with the levels
+    defining.insert(0, parse_xml(f'<w:styleLink {nsdecls("w")} w:val="MinistryList"/>'))
+    numbering.insert(
+        1,
+        parse_xml(
+            f'<w:abstractNum {nsdecls("w")} w:abstractNumId="91">'
+            '<w:numStyleLink w:val="MinistryList"/></w:abstractNum>'
+        ),
+    )
+    numbering.append(
+        parse_xml(f'<w:num {nsdecls("w")} w:numId="92"><w:abstractNumId w:val="91"/></w:num>')
+    )
+    for text, ilvl in (("総論", 0), ("背景", 1), ("費用", 0)):
+        number_paragraph(document.add_paragraph(text), 92, ilvl)
+    assert docx_lines(document)[-3:] == ["1.\u3000総論", "(1)\u3000背景", "2.\u3000費用"]
 
 
 @pytest.mark.parametrize(
