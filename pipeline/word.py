@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from docx.opc.constants import RELATIONSHIP_TYPE as RT
 from docx.oxml.ns import qn
 
 #: 「①」…「⑳」: the third level of a draft's numbering (Word's ``decimalEnclosedCircle``).
@@ -134,9 +135,9 @@ class _Numbering:
     @classmethod
     def of(cls, document: Any) -> _Numbering:
         numbering = cls()
-        try:
-            root = document.part.numbering_part.element
-        except (KeyError, NotImplementedError):  # a document without lists has no numbering part
+        try:  # not document.part.numbering_part: python-docx cannot create a missing one
+            root = document.part.part_related_by(RT.NUMBERING).element
+        except KeyError:  # a document without lists has no numbering part: nothing is numbered
             return numbering
         for abstract in root.findall(qn("w:abstractNum")):
             abstract_id = abstract.get(qn("w:abstractNumId"))

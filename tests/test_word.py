@@ -174,6 +174,23 @@ def test_a_list_that_takes_its_levels_from_a_list_style_is_numbered_by_it() -> N
     assert docx_lines(document)[-3:] == ["1.\u3000総論", "(1)\u3000背景", "2.\u3000費用"]
 
 
+def test_a_document_without_a_numbering_part_reads_its_typed_numbers(tmp_path: Path) -> None:
+    from docx.opc.constants import RELATIONSHIP_TYPE as RT
+
+    document = Document()
+    for rel_id, rel in list(document.part.rels.items()):
+        if rel.reltype == RT.NUMBERING:  # as a Word file saved with no list in it
+            document.part.drop_rel(rel_id)
+    for line in TYPED.splitlines():
+        document.add_paragraph(line)
+    path = tmp_path / "plain.docx"
+    document.save(str(path))
+    saved = Document(str(path)).part.rels.values()
+    assert not any(rel.reltype == RT.NUMBERING for rel in saved)
+    typed = sections_from_lines(TYPED.splitlines(), "typed")[1]
+    assert read_draft(path).section_ids() == [s.section_id for s in typed]
+
+
 @pytest.mark.parametrize(
     ("n", "fmt", "expected"),
     [
