@@ -21,7 +21,7 @@ import pandas as pd
 from pipeline.errors import InputFileError, InputSchemaError
 from pipeline.schema import RESOLVED_COLUMNS, Draft, RowError, Section
 from pipeline.tables import header_key, locate_header, normalize_text, read_table
-from pipeline.word import CIRCLED, PAREN_DIGITS, docx_lines
+from pipeline.word import CIRCLED, PAREN_DIGITS, docx_lines, table_row_line
 
 KANA = "アイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワ"
 _KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
@@ -220,8 +220,8 @@ def _page_rows(page: Any) -> list[dict]:
         x0, top, x1, _ = table.bbox
         for i, cells in enumerate(table.extract()):
             texts = [(cell or "").replace("\n", "").strip() for cell in cells if cell is not None]
-            if any(texts):
-                line = "｜" + "｜".join(texts) + "｜"
+            line = table_row_line(texts)
+            if line:
                 rows.append(
                     {
                         "text": line,

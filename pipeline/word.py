@@ -11,6 +11,7 @@ document order as one line 「｜a｜b｜」, which can never be taken for a hea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -214,8 +215,14 @@ class _Numbering:
         return text + ("" if level.suffix == "nothing" else "\u3000")
 
 
+def table_row_line(texts: Sequence[str]) -> str:
+    """A table row as one draft line 「｜a｜b｜」 (Word's and a PDF's tables alike): never taken
+    for a heading, whatever its first cell says; "" for a row with no text."""
+    return "｜" + "｜".join(texts) + "｜" if any(texts) else ""
+
+
 def _row_line(cells: list[Any]) -> str:
-    """A table row as 「｜a｜b｜」; a merged cell, which python-docx repeats, is written once."""
+    """A Word table row as :func:`table_row_line`; a merged cell, which python-docx repeats, once."""
     texts: list[str] = []
     previous = None
     for cell in cells:
@@ -223,7 +230,7 @@ def _row_line(cells: list[Any]) -> str:
             continue
         previous = cell._tc
         texts.append(" ".join(p.text.strip() for p in cell.paragraphs if p.text.strip()))
-    return "｜" + "｜".join(texts) + "｜" if any(texts) else ""
+    return table_row_line(texts)
 
 
 def docx_lines(document: Any) -> list[str]:
