@@ -44,6 +44,9 @@ _MARKDOWN_MARK = re.compile(r"^\s*#{1,6}\s*")
 #: with ``#``; on a line that opens with one, they are markup, not text.
 _EMPHASIS = re.compile(r"\*{1,3}|_{2,3}")
 _OPENS_EMPHASIS = re.compile(r"^(?:\*{1,3}|_{2,3})[^\s*_]")  # 「* 1 つ目」 is a bullet, not bold
+#: A Markdown table row (「| 1 | 令和7年度 | 要件定義 |」) and the rule under its header row.
+_PIPE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
+_PIPE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
 _PAGE_NUMBER = re.compile(
     r"^[-‐－ー—\s]*[0-9０-９]{1,3}[-‐－ー—\s]*$|^[0-9０-９]+\s*/\s*[0-9０-９]+$"
 )
@@ -401,13 +404,26 @@ def draft_lines(path: Path) -> list[str]:
             raise InputFileError(f"{path}: cannot read the draft ({exc.strerror}).") from exc
         for encoding in ("utf-8-sig", "cp932"):
             try:
-                return data.decode(encoding).splitlines()
+                text = data.decode(encoding)
             except UnicodeDecodeError:
                 continue
+            return [_pipe_table_line(line) for line in text.splitlines()]
         raise InputFileError(f"{path}: cannot decode the draft as UTF-8 or cp932.")
     raise InputFileError(
         f"{path}: unsupported draft type {suffix!r}; expected .md, .txt, .docx or .pdf."
     )
+
+
+def _pipe_table_line(line: str) -> str:
+    """A Markdown table row as :func:`~pipeline.word.table_row_line`, as Word's and a PDF's tables
+    are read (a row 「| 1 | 令和7年度 |」 is never a heading); the rule under the header row, and
+    any other line, as it is."""
+    if _PIPE_RULE.match(line):
+        return ""
+    row = _PIPE_ROW.match(line)
+    if row is None:
+        return line
+    return table_row_line([cell.strip() for cell in row.group(1).split("|")])
 
 
 def read_draft(path: str | Path) -> Draft:

@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 
 from docx import Document
+from docx.document import Document as DocxDocument
 from openpyxl import Workbook
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -49,6 +50,8 @@ HOLDOUT5_DRAFTS = ("yobou-sesshu", "kenchiku-kakunin")
 #: with chapters and a level-4 (ア), one as plain text; the export in UTF-8 with BOM.
 HOLDOUT6 = DATA / "holdout6"
 HOLDOUT6_DRAFTS = ("koei-jutaku", "yochokin-shoukai")
+HOLDOUT7 = DATA / "holdout7"
+HOLDOUT7_DRAFTS = ("suidou-shiyou", "kijitsumae-tohyo")
 EXTRA1 = DATA / "extra1"
 EXTRA1_DRAFTS = ("inu-touroku", "shougai-techou", "tenshutsu-tennyu", "kansensho-hassei")
 #: Drafts written without Markdown marks are shipped as .txt, as users would have them.
@@ -61,10 +64,10 @@ PLAIN_TEXT_DRAFTS = (
     "yochokin-shoukai",
 )
 #: Drafts shipped only as Word (no Markdown copy next to them).
-WORD_ONLY_DRAFTS = ("maisou-kyoka", "koei-jutaku")
+WORD_ONLY_DRAFTS = ("maisou-kyoka", "koei-jutaku", "suidou-shiyou")
 #: Drafts shipped only as PDF, laid out as a printed page: lines wrapped at a fixed width, a page
 #: number at the foot of every page.
-PDF_ONLY_DRAFTS = ("kenchiku-kakunin",)
+PDF_ONLY_DRAFTS = ("kenchiku-kakunin", "kijitsumae-tohyo")
 CHANNEL_JA = {
     "selection_request": ("作業依頼への回答", "ⅰ"),
     "interim_briefing": ("中間報告会での指摘", "ⅱ"),
@@ -208,10 +211,19 @@ def write_drafts(root: Path = SAMPLES, raw: Path = RAW) -> None:
 def write_docx(draft_id: str, raw: Path, drafts: Path) -> None:
     """The draft as a Word file: one paragraph per non-empty line, as a pasted draft looks, with
     Markdown's marks turned into what Word has instead: ``#`` lines in Heading styles, a line in
-    ``**`` as a bold paragraph, ``- `` items as bullets (whose mark Word does not keep in the text)."""
+    ``**`` as a bold paragraph, ``- `` items as bullets (whose mark Word does not keep in the text),
+    ``|`` tables as Word tables."""
     document = Document()
+    rows: list[list[str]] = []  # the Markdown table being collected, written when it ends
     for line in (raw / draft_id / "draft.md").read_text(encoding="utf-8").splitlines():
         line = line.strip()
+        if line.startswith("|") and line.endswith("|"):
+            if not set(line) <= set("|-: "):  # the rule under the header row has no text
+                rows.append([cell.strip() for cell in line[1:-1].split("|")])
+            continue
+        if rows:
+            add_table(document, rows)
+            rows = []
         if not line:
             continue
         marks = len(line) - len(line.lstrip("#"))
@@ -223,8 +235,19 @@ def write_docx(draft_id: str, raw: Path, drafts: Path) -> None:
             document.add_paragraph(line[2:].strip(), style="List Bullet")
         else:
             document.add_paragraph(line)
+    if rows:
+        add_table(document, rows)
     document.core_properties.title = title_of(draft_id, raw)
     document.save(str(drafts / f"{draft_id}.docx"))
+
+
+def add_table(document: DocxDocument, rows: list[list[str]]) -> None:
+    """A Markdown table as a ruled Word table (header row first)."""
+    table = document.add_table(rows=len(rows), cols=max(len(r) for r in rows))
+    table.style = "Table Grid"
+    for cells, row in zip(rows, table.rows, strict=True):
+        for text, cell in zip(cells, row.cells, strict=False):
+            cell.text = text
 
 
 def write_pdf(
@@ -310,6 +333,7 @@ def main() -> None:
     build_holdout(HOLDOUT5, HOLDOUT5_DRAFTS, "opinions_r8_holdout5_cp932.csv", "cp932", 20261201)
     build_holdout(EXTRA1, EXTRA1_DRAFTS, "opinions_r8_extra1.xlsx", "xlsx", 20261202)
     build_holdout(HOLDOUT6, HOLDOUT6_DRAFTS, "opinions_r8_holdout6.csv", "utf-8-sig", 20261203)
+    build_holdout(HOLDOUT7, HOLDOUT7_DRAFTS, "opinions_r8_holdout7.xlsx", "xlsx", 20261204)
 
 
 def build_holdout(

@@ -254,6 +254,22 @@ def test_a_ruled_table_in_a_pdf_stays_in_its_section_one_line_a_row(tmp_path: Pa
     assert draft.sections[1].text == "国が負担する。"
 
 
+def test_a_markdown_table_is_read_as_word_and_pdf_tables_are(tmp_path: Path) -> None:
+    path = tmp_path / "table.md"
+    path.write_text(
+        "# 方針（案）\n## 1. スケジュール\n次のとおりとする。\n\n"
+        "| 年度 | 内容 |\n|:---|---:|\n| 1 | 令和7年度 要件定義 |\n| 2 | 令和8年度 開発 |\n"
+        "## 2. 費用\n国が負担する。\n",
+        encoding="utf-8",
+    )
+    draft = read_draft(path)
+    # As lines, 「| 1 | 令和7年度 …」 kept its pipes and the rule 「|:---|---:|」 was body text.
+    assert draft.section_ids() == ["1", "2"]
+    assert draft.sections[0].text == (
+        "次のとおりとする。\n｜年度｜内容｜\n｜1｜令和7年度 要件定義｜\n｜2｜令和8年度 開発｜"
+    )
+
+
 def test_pdf_sections_know_the_pages_they_span(tmp_path: Path) -> None:
     pages = [
         ["申請手続の共通化推進方針（案）", "１．総論", "本方針の趣旨を述べる。", "２．申請"],
