@@ -300,8 +300,9 @@ def join_printed_rows(pages: Sequence[Sequence[dict]], numbers: Sequence[int]) -
     A printed draft breaks its lines where the page ends, mid-word and mid-sentence (「建築主」
     「事等」); kept apart, the pieces would be split as sentences and lose their words to BM25 and
     the encoder. A row that runs to the right margin continues on the next row when it stops
-    mid-sentence (whatever the next row looks like: 「…は」 + 「①の手続による。」 is one sentence),
-    or when the next row is no further indented and is neither a heading nor a bullet.
+    mid-sentence (whatever the next row looks like: 「…は」 + 「①の手続による。」 is one sentence,
+    except the next item of a bulleted list), or when the next row is no further indented and is
+    neither a heading nor a bullet.
     Indentation is judged against the previous row, so nested layouts (「（１）」 one character in,
     body two) join as well as flush ones.
     """
@@ -321,7 +322,7 @@ def join_printed_rows(pages: Sequence[Sequence[dict]], numbers: Sequence[int]) -
         out.append(f"{PAGE_BREAK}{number}")
         for row in page:
             text = _text(row)
-            if previous is not None and _continues(previous, row, right, em):
+            if previous is not None and _continues(previous, row, right, em, out[last_text]):
                 out[last_text] += text
             else:
                 out.append(text)
@@ -330,15 +331,20 @@ def join_printed_rows(pages: Sequence[Sequence[dict]], numbers: Sequence[int]) -
     return out
 
 
-def _continues(previous: dict, row: dict, right: float, em: float) -> bool:
+def _continues(previous: dict, row: dict, right: float, em: float, paragraph: str) -> bool:
+    """Whether ``row`` goes on from ``previous``, the last row of ``paragraph`` so far."""
     if previous.get("table") or row.get("table"):  # a table row is a line of its own
         return False
     before = str(previous["text"]).strip()
     if float(previous["x1"]) < right - _AT_MARGIN_EM * em:
         return False
+    text = _text(row)
+    # The next item of a list whose items end without 「。」 (「・令和7年度：要件定義」): a row
+    # opening with the mark the paragraph opened with starts an item of its own.
+    if text[:1] in _BULLETS and paragraph[:1] == text[:1]:
+        return False
     if not before.endswith(_SENTENCE_ENDS):
         return True
-    text = _text(row)
     return (
         float(row["x0"]) <= float(previous["x0"]) + _INDENT_EM * em
         and parse_heading(text) is None

@@ -17,6 +17,7 @@ import io
 import json
 import random
 import shutil
+import unicodedata
 from pathlib import Path
 
 from docx import Document
@@ -253,8 +254,9 @@ def add_table(document: DocxDocument, rows: list[list[str]]) -> None:
 def write_pdf(
     draft_id: str, raw: Path, drafts: Path, chars_per_line: int = 40, lines_per_page: int = 40
 ) -> None:
-    """The draft as an A4 PDF: paragraphs wrapped at ``chars_per_line`` characters (as a printed
-    draft's lines break mid-sentence), ``lines_per_page`` lines a page, 「- n -」 at each foot."""
+    """The draft as an A4 PDF: paragraphs wrapped at ``chars_per_line`` full-width characters (as
+    a printed draft's lines break mid-sentence), ``lines_per_page`` lines a page, 「- n -」 at
+    each foot."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -267,8 +269,7 @@ def write_pdf(
     for line in (raw / draft_id / "draft.md").read_text(encoding="utf-8").splitlines():
         if not line.strip():
             printed.append("")
-        for start in range(0, len(line), chars_per_line):
-            printed.append(line[start : start + chars_per_line])
+        printed.extend(wrap_to_width(line, chars_per_line))
     pages = [printed[i : i + lines_per_page] for i in range(0, len(printed), lines_per_page)]
     with PdfPages(drafts / f"{draft_id}.pdf", metadata={"Title": title_of(draft_id, raw)}) as pdf:
         for number, page in enumerate(pages, start=1):
@@ -278,6 +279,19 @@ def write_pdf(
             figure.text(0.5, 0.04, f"- {number} -", fontsize=9, ha="center")
             pdf.savefig(figure)
             plt.close(figure)
+
+
+def wrap_to_width(line: str, width: int) -> list[str]:
+    """``line`` broken into rows of at most ``width`` full-width characters, a half-width one
+    (「2.」「API」) counting half, as a typesetter fills a line to the margin."""
+    rows, row, used = [], "", 0.0
+    for char in line:
+        size = 1.0 if unicodedata.east_asian_width(char) in "FWA" else 0.5
+        if used + size > width:
+            rows.append(row)
+            row, used = "", 0.0
+        row, used = row + char, used + size
+    return [*rows, row] if row else rows
 
 
 def write_resolved(root: Path = SAMPLES, raw: Path = RAW) -> None:

@@ -368,6 +368,29 @@ def test_nested_indents_wrapped_sentences_and_page_breaks_join_as_printed() -> N
     ]
 
 
+def test_list_items_without_a_full_stop_stay_apart_when_they_reach_the_margin() -> None:
+    seventh = "・令和7年度：要件定義、共通データレイアウト案の作成及び意見照会、検討会の設置等"
+    eighth = "・令和8年度：設計及び開発、検証用の環境の提供開始、実証の実施、利用料の算定方法"
+    assert len(seventh) == len(eighth) == 40  # both run to the right margin
+    pages = [
+        [
+            _row("５．スケジュール"),
+            _row("あ" * 40),
+            _row("い。"),
+            _row(seventh),  # stops mid-phrase at the margin, and yet …
+            _row(eighth),  # … this row opens the next item of the list;
+            _row("の案の提示"),  # this one goes on with it
+            _row("・令和9年度：利用の開始"),
+        ]
+    ]
+    assert printed_lines(pages)[2:] == [
+        "あ" * 40 + "い。",
+        seventh,
+        eighth + "の案の提示",
+        "・令和9年度：利用の開始",
+    ]
+
+
 def test_pages_are_numbered_as_printed_after_an_unnumbered_cover() -> None:
     cover = [_row("共通化推進方針（案）"), _row("令和７年３月")]
     pages = [cover, [_row("１．総論"), _row("本文。"), _row("- 1 -", x0=250)]]
