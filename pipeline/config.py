@@ -120,6 +120,7 @@ class TrainConfig:
         "data/holdout3",
         "data/holdout4",
         "data/holdout5",
+        "data/holdout6",
         "data/extra1",
     )
     model_dir: str = "models/triage"

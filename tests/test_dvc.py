@@ -33,7 +33,7 @@ STAGES = (
     "prepare",
     "evaluate",
     "train",
-    "holdout6",
+    "holdout7",
     "score-samples",
 )
 BIN = Path(sys.executable).parent
@@ -82,7 +82,16 @@ def _fresh_copy(root: Path) -> Path:
     samples = project / "data" / "samples"
     shutil.copytree(SAMPLES / "drafts", samples / "drafts")
     shutil.copy2(SAMPLES / "resolved_points.csv", samples / "resolved_points.csv")
-    for folder in ("holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "extra1"):
+    for folder in (
+        "holdout",
+        "holdout2",
+        "holdout3",
+        "holdout4",
+        "holdout5",
+        "holdout6",
+        "holdout7",
+        "extra1",
+    ):
         shutil.copytree(ROOT / "data" / folder, project / "data" / folder)
     tiny = tiny_samples()
     ids = set(tiny.opinions["opinion_id"])
@@ -152,7 +161,7 @@ def test_dvc_repro_from_a_fresh_copy(tmp_path: Path) -> None:
     saved = json.loads((project / "models" / "triage" / "config.json").read_text(encoding="utf-8"))
     assert saved["version"] == "opinion-triage/1"
     holdout = json.loads(
-        (project / "reports" / "holdout6" / "metrics.json").read_text(encoding="utf-8")
+        (project / "reports" / "holdout7" / "metrics.json").read_text(encoding="utf-8")
     )
     assert holdout["n_opinions"] == 200 and holdout["n_missing_from_output"] == 0
     scored = (project / "out" / "suggestions_r7_a.csv").read_text(encoding="utf-8-sig")

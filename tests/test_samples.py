@@ -35,6 +35,7 @@ def test_samples_pass_the_checker_with_the_required_mix() -> None:
         ("holdout4", 2),
         ("holdout5", 2),
         ("holdout6", 2),
+        ("holdout7", 2),
         ("extra1", 4),
     ],
 )
@@ -65,7 +66,16 @@ def test_checker_reports_broken_labels(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "problem(s)" in result.output
 
 
-TRAINING_FOLDERS = ["samples", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "extra1"]
+TRAINING_FOLDERS = [
+    "samples",
+    "holdout",
+    "holdout2",
+    "holdout3",
+    "holdout4",
+    "holdout5",
+    "holdout6",
+    "extra1",
+]
 
 
 def test_training_folders_load_as_one_set() -> None:
@@ -77,9 +87,9 @@ def test_training_folders_load_as_one_set() -> None:
     assert [f.name for f in folders] == TRAINING_FOLDERS
     together = load_sample_sets(folders)
     parts = [load_samples(f) for f in folders]
-    assert len(together.opinions) == sum(len(p.opinions) for p in parts) == 2300
+    assert len(together.opinions) == sum(len(p.opinions) for p in parts) == 2500
     assert together.opinions["opinion_id"].is_unique
-    assert len({d.draft_id for d in together.drafts}) == len(together.drafts) == 20
+    assert len({d.draft_id for d in together.drafts}) == len(together.drafts) == 22
     assert len(together.resolved) == sum(len(p.resolved) for p in parts)
 
 
