@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from pipeline.drafts import (
     PAGE_BREAK,
+    _pipe_table_line,
     location_words_text,
     parse_heading,
     parse_location,
@@ -268,6 +270,23 @@ def test_a_markdown_table_is_read_as_word_and_pdf_tables_are(tmp_path: Path) -> 
     assert draft.sections[0].text == (
         "次のとおりとする。\n｜年度｜内容｜\n｜1｜令和7年度 要件定義｜\n｜2｜令和8年度 開発｜"
     )
+
+
+#: What str.splitlines breaks at: a table cell never holds one.
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(exclude_characters="|" + _LINE_BREAKS), max_size=8),
+        max_size=5,
+    )
+)
+def test_any_markdown_table_row_reads_as_its_cells(cells: list[str]) -> None:
+    stripped = [cell.strip() for cell in cells]
+    assume(not (stripped and all(re.fullmatch(r":?-{3,}:?", cell) for cell in stripped)))  # a rule
+    expected = "｜" + "｜".join(stripped) + "｜" if any(stripped) else ""
+    assert _pipe_table_line("| " + " | ".join(cells) + " |") == expected
 
 
 def test_pdf_sections_know_the_pages_they_span(tmp_path: Path) -> None:
