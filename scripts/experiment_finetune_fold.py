@@ -13,6 +13,12 @@ cores, ~18 min of training):
 dense 0.553/0.748 → 0.675/0.862; fused 0.846/0.943 (base), 0.691/0.943 (base-trained ranker on
 fine-tuned features), 0.837/0.935 (ranker trained on fine-tuned features).
 
+A cross-fitted version of this loop (eighth session, scratch harness, 22 drafts: two folds of
+drafts, each fold's pair features from an encoder tuned on the other fold, batches of 32 at 128
+tokens, word embeddings frozen) gave dense best-sentence top-1 0.571 → 0.625 and the fused ranker
+0.857 / 0.949 → 0.858 / 0.952 (tuned dense columns instead of the base ones) or 0.862 / 0.951
+(both): the ranker's other signals already carry what tuning adds.
+
 Run: .venv/bin/python scripts/experiment_finetune_fold.py [DRAFT_ID] [--epochs 1] [--save DIR]
 """
 
