@@ -82,17 +82,9 @@ def _fresh_copy(root: Path) -> Path:
     samples = project / "data" / "samples"
     shutil.copytree(SAMPLES / "drafts", samples / "drafts")
     shutil.copy2(SAMPLES / "resolved_points.csv", samples / "resolved_points.csv")
-    for folder in (
-        "holdout",
-        "holdout2",
-        "holdout3",
-        "holdout4",
-        "holdout5",
-        "holdout6",
-        "holdout7",
-        "extra1",
-    ):
-        shutil.copytree(ROOT / "data" / folder, project / "data" / folder)
+    for folder in (ROOT / "data").iterdir():  # the hold-outs and extra sets dvc.yaml depends on
+        if folder.is_dir() and folder.name != "samples":
+            shutil.copytree(folder, project / "data" / folder.name)
     tiny = tiny_samples()
     ids = set(tiny.opinions["opinion_id"])
     write_subset_export(samples / "opinions_r7_a_cp932.csv", ids)
