@@ -420,16 +420,21 @@ def draft_lines(path: Path) -> list[str]:
     )
 
 
+def markdown_table_cells(line: str) -> list[str] | None:
+    """The cells of a Markdown table row (「| 1 | 令和7年度 |」), ``[]`` for the rule under its
+    header row (「|---|:---:|」), ``None`` for any other line."""
+    if _PIPE_RULE.match(line):
+        return []
+    row = _PIPE_ROW.match(line)
+    return None if row is None else [cell.strip() for cell in row.group(1).split("|")]
+
+
 def _pipe_table_line(line: str) -> str:
     """A Markdown table row as :func:`~pipeline.word.table_row_line`, as Word's and a PDF's tables
-    are read (a row 「| 1 | 令和7年度 |」 is never a heading); the rule under the header row, and
-    any other line, as it is."""
-    if _PIPE_RULE.match(line):
-        return ""
-    row = _PIPE_ROW.match(line)
-    if row is None:
-        return line
-    return table_row_line([cell.strip() for cell in row.group(1).split("|")])
+    are read (a row 「| 1 | 令和7年度 |」 is never a heading); the rule under the header row as
+    ""; any other line as it is."""
+    cells = markdown_table_cells(line)
+    return line if cells is None else table_row_line(cells)
 
 
 def read_draft(path: str | Path) -> Draft:

@@ -24,6 +24,8 @@ from docx import Document
 from docx.document import Document as DocxDocument
 from openpyxl import Workbook
 
+from pipeline.drafts import markdown_table_cells
+
 DATA = Path(__file__).resolve().parent.parent / "data"
 SAMPLES = DATA / "samples"
 RAW = SAMPLES / "raw"
@@ -218,9 +220,10 @@ def write_docx(draft_id: str, raw: Path, drafts: Path) -> None:
     rows: list[list[str]] = []  # the Markdown table being collected, written when it ends
     for line in (raw / draft_id / "draft.md").read_text(encoding="utf-8").splitlines():
         line = line.strip()
-        if line.startswith("|") and line.endswith("|"):
-            if not set(line) <= set("|-: "):  # the rule under the header row has no text
-                rows.append([cell.strip() for cell in line[1:-1].split("|")])
+        cells = markdown_table_cells(line)
+        if cells is not None:
+            if cells:  # not the rule under the header row
+                rows.append(cells)
             continue
         if rows:
             add_table(document, rows)
