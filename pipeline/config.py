@@ -121,6 +121,7 @@ class TrainConfig:
         "data/holdout4",
         "data/holdout5",
         "data/holdout6",
+        "data/holdout7",
         "data/extra1",
     )
     model_dir: str = "models/triage"

@@ -74,6 +74,7 @@ TRAINING_FOLDERS = [
     "holdout4",
     "holdout5",
     "holdout6",
+    "holdout7",
     "extra1",
 ]
 
@@ -87,9 +88,9 @@ def test_training_folders_load_as_one_set() -> None:
     assert [f.name for f in folders] == TRAINING_FOLDERS
     together = load_sample_sets(folders)
     parts = [load_samples(f) for f in folders]
-    assert len(together.opinions) == sum(len(p.opinions) for p in parts) == 2500
+    assert len(together.opinions) == sum(len(p.opinions) for p in parts) == 2700
     assert together.opinions["opinion_id"].is_unique
-    assert len({d.draft_id for d in together.drafts}) == len(together.drafts) == 22
+    assert len({d.draft_id for d in together.drafts}) == len(together.drafts) == 24
     assert len(together.resolved) == sum(len(p.resolved) for p in parts)
 
 
