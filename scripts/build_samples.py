@@ -55,6 +55,8 @@ HOLDOUT6 = DATA / "holdout6"
 HOLDOUT6_DRAFTS = ("koei-jutaku", "yochokin-shoukai")
 HOLDOUT7 = DATA / "holdout7"
 HOLDOUT7_DRAFTS = ("suidou-shiyou", "kijitsumae-tohyo")
+HOLDOUT8 = DATA / "holdout8"
+HOLDOUT8_DRAFTS = ("okugai-koukoku", "ninshin-todoke")
 EXTRA1 = DATA / "extra1"
 EXTRA1_DRAFTS = ("inu-touroku", "shougai-techou", "tenshutsu-tennyu", "kansensho-hassei")
 #: Drafts written without Markdown marks are shipped as .txt, as users would have them.
@@ -65,6 +67,7 @@ PLAIN_TEXT_DRAFTS = (
     "kenchiku-kakunin",
     "tenshutsu-tennyu",
     "yochokin-shoukai",
+    "ninshin-todoke",
 )
 #: Drafts shipped only as Word (no Markdown copy next to them).
 WORD_ONLY_DRAFTS = ("maisou-kyoka", "koei-jutaku", "suidou-shiyou")
@@ -351,6 +354,7 @@ def main() -> None:
     build_holdout(EXTRA1, EXTRA1_DRAFTS, "opinions_r8_extra1.xlsx", "xlsx", 20261202)
     build_holdout(HOLDOUT6, HOLDOUT6_DRAFTS, "opinions_r8_holdout6.csv", "utf-8-sig", 20261203)
     build_holdout(HOLDOUT7, HOLDOUT7_DRAFTS, "opinions_r8_holdout7.xlsx", "xlsx", 20261204)
+    build_holdout(HOLDOUT8, HOLDOUT8_DRAFTS, "opinions_r8_holdout8_cp932.csv", "cp932", 20261205)
 
 
 def build_holdout(

@@ -36,6 +36,7 @@ def test_samples_pass_the_checker_with_the_required_mix() -> None:
         ("holdout5", 2),
         ("holdout6", 2),
         ("holdout7", 2),
+        ("holdout8", 2),
         ("extra1", 4),
     ],
 )
