@@ -92,6 +92,10 @@ class SuggestConfig:
     resolved_threshold: float = 0.86
     group_threshold: float = 0.93
     low_confidence: float = 0.6
+    #: Below this probability for its best section the ranker thinks its suggestion more likely
+    #: wrong than right: the opinion goes up the review queue (LODO: a tenth of the opinions,
+    #: half of the wrong first sections).
+    low_section_confidence: float = 0.5
     chunk_size: int = 1024
 
     def __post_init__(self) -> None:
@@ -100,6 +104,7 @@ class SuggestConfig:
             "resolved_threshold",
             "group_threshold",
             "low_confidence",
+            "low_section_confidence",
         ):
             _check_range("suggest", name, getattr(self, name), 0.0, 1.0)
         _check_range("suggest", "chunk_size", self.chunk_size, 1, 100_000)

@@ -494,6 +494,9 @@ def _priority(
     ):
         reasons.append("意見の該当箇所と提案箇所が異なる")
         strong = True
+    if match.scores and match.scores[0] < cfg.suggest.low_section_confidence:
+        reasons.append("提案箇所の確信度が低い")
+        strong = True
     if resolved_cos >= cfg.suggest.resolved_threshold and category != "f":
         reasons.append("解決済事項に類似")
     if category == "f" and resolved_cos < cfg.suggest.resolved_threshold:

@@ -12,13 +12,15 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from pipeline.bundle import load_model, save_model
+from pipeline.config import Config, SuggestConfig
 from pipeline.errors import InputSchemaError
 from pipeline.flowchart import suggested_verdict
-from pipeline.match import PAIR_FEATURES
+from pipeline.match import PAIR_FEATURES, SectionMatch
 from pipeline.schema import CATEGORIES, SUGGESTION_COLUMNS
 from pipeline.suggest import (
     Workspace,
     _close_pairs,
+    _priority,
     assign_groups,
     citation_digests,
     predict_batch,
@@ -96,6 +98,27 @@ def test_evidence_comes_from_the_best_section(predictions: pd.DataFrame, workspa
     for row in predictions.head(20).itertuples():
         best = draft.get(row.sections.split(";")[0])
         assert row.evidence in f"{best.heading}\n{best.text}"
+
+
+def test_an_unsure_best_section_goes_up_the_queue(predictions: pd.DataFrame) -> None:
+    top = predictions["section_scores"].str.split(";").str[0].astype(float)
+    unsure = top < Config().suggest.low_section_confidence
+    flagged = predictions["priority_reasons"].str.contains("提案箇所の確信度が低い")
+    assert unsure.any() and not unsure.all()  # an unseen draft has both kinds
+    assert (flagged == unsure).all()
+    assert (predictions.loc[unsure, "review_priority"] == "high").all()
+
+
+@given(st.floats(0.0, 1.0), st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_priority_flags_the_section_exactly_below_its_threshold(
+    best: float, threshold: float, top_p: float
+) -> None:
+    config = Config(suggest=SuggestConfig(low_section_confidence=threshold))
+    match = SectionMatch(["1.(1)", "2"], [best, 0.0], "", 0.5, [], np.zeros(1))
+    level, reasons = _priority(top_p, "a", 0.5, match, 0.0, config)
+    assert ("提案箇所の確信度が低い" in reasons) == (best < threshold)
+    if best < threshold:
+        assert level == "high"
 
 
 def test_unknown_draft_is_an_input_error(trained_model, unseen_opinions, workspace) -> None:
