@@ -289,7 +289,7 @@ def evaluate(
     \b
     Example:
         triage evaluate --out-dir reports
-        triage evaluate --holdout data/holdout8 --out-dir reports/holdout7
+        triage evaluate --holdout data/holdout8 --out-dir reports/holdout8
     """
     import dataclasses
 

@@ -93,8 +93,8 @@ class SuggestConfig:
     group_threshold: float = 0.93
     low_confidence: float = 0.6
     #: Below this probability for its best section the ranker thinks its suggestion more likely
-    #: wrong than right: the opinion goes up the review queue (LODO: a tenth of the opinions,
-    #: half of the wrong first sections).
+    #: wrong than right: the opinion goes up the review queue (LODO: an eighth of the opinions
+    #: with a section, half of the wrong first sections).
     low_section_confidence: float = 0.5
     chunk_size: int = 1024
 
