@@ -208,7 +208,7 @@ def _page_rows(page: Any) -> list[dict]:
     taken for heading 1, and its cells would run into the paragraphs around it."""
     tables = [t for t in page.find_tables() if len(t.rows) > 1 or len(t.rows[0].cells) > 1]
     if not tables:
-        return list(page.extract_text_lines())
+        return borderless_table_rows(list(page.extract_text_lines()))
 
     def inside(row: dict, box: tuple[float, float, float, float]) -> bool:
         middle = (float(row["top"]) + float(row["bottom"])) / 2
@@ -235,7 +235,70 @@ def _page_rows(page: Any) -> list[dict]:
                         "table": True,
                     }
                 )
-    return sorted(rows, key=lambda row: float(row["top"]))
+    return borderless_table_rows(sorted(rows, key=lambda row: float(row["top"])))
+
+
+#: A gap between two characters of a row at least this many of their font size wide separates
+#: table cells: prose, a full-width space (1) or a tab after a heading number (about 2) never
+#: leaves one.
+_CELL_GAP_EM = 2.5
+
+
+def _cells(row: dict) -> list[tuple[float, str]]:
+    """A row's cells as (left edge, text), split where its characters leave a wide gap; the text
+    keeps the spaces pdfplumber put between the words of the row."""
+    glyphs = iter(c for c in row.get("chars", []) if str(c.get("text", "")).strip())
+    cells: list[tuple[float, list[str]]] = []
+    last_x1 = None
+    for letter in str(row.get("text", "")):
+        if not letter.strip():
+            if cells:
+                cells[-1][1].append(" ")
+            continue
+        char = next(glyphs, None)
+        if char is None:  # text and characters disagree: read the row as it is
+            return []
+        size = float(char.get("size", 0.0)) or 10.0
+        if last_x1 is None or float(char["x0"]) - last_x1 >= _CELL_GAP_EM * size:
+            cells.append((float(char["x0"]), []))
+        cells[-1][1].append(letter)
+        last_x1 = float(char["x1"])
+    return [(x0, "".join(text).strip()) for x0, text in cells]
+
+
+def borderless_table_rows(rows: Sequence[dict]) -> list[dict]:
+    """Rows of a table printed without rules, as ruled tables' rows are read (「｜1｜令和7年度｜…｜」).
+
+    Read as a line, 「1 令和7年度 要件定義」 is heading 1, and the rows after it are joined onto
+    it up to the next real heading. A row of three or more cells set apart by wide gaps is a
+    table row; so is a row of two cells next to one whose columns it shares (the header
+    「年度 内容」 over 「1 令和7年度 要件定義」). A table of only two columns is not told from a
+    heading whose number is tabbed away from its title, and is read as lines.
+    """
+    cells = [_cells(row) for row in rows]
+    is_table = [len(c) >= 3 for c in cells]
+
+    def shares_columns(i: int, j: int) -> bool:
+        size = float(next(iter(rows[i].get("chars", [])), {}).get("size", 10.0) or 10.0)
+        starts = [x for x, _ in cells[j]]
+        return all(any(abs(x - s) <= size for s in starts) for x, _ in cells[i])
+
+    changed = True
+    while changed:  # spread to two-cell neighbours, a row at a time
+        changed = False
+        for i, row_cells in enumerate(cells):
+            if is_table[i] or len(row_cells) != 2:
+                continue
+            if any(
+                0 <= j < len(rows) and is_table[j] and shares_columns(i, j) for j in (i - 1, i + 1)
+            ):
+                is_table[i] = changed = True
+    return [
+        {**row, "text": table_row_line([text for _, text in cells[i]]), "table": True}
+        if is_table[i]
+        else row
+        for i, row in enumerate(rows)
+    ]
 
 
 #: How far (in the body's font size) a line may sit from the right margin and still run to it,

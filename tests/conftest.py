@@ -97,12 +97,17 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
+class Borderless(list):
+    """Rows of a table that :func:`print_pdf` prints in columns without any rule."""
+
+
 def print_pdf(
     path: Path, pages: Sequence[Sequence[str | tuple[str, bool] | list[list[str]]]]
 ) -> Path:
     """A printed draft: A4 pages of 10.5 pt lines from a fixed left margin (a line given as
     ``(text, True)`` is indented one character; a list of rows is a ruled table, one line a row,
-    its first column narrow) and 「- n -」 at each foot."""
+    its first column narrow, and a :class:`Borderless` list the same table without rules) and
+    「- n -」 at each foot."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -118,7 +123,7 @@ def print_pdf(
             slot = 0
             for line in lines:
                 y = 0.93 - slot * 0.021
-                if isinstance(line, list):  # a table: rules around every cell
+                if isinstance(line, list):  # a table: rules around every cell, or none
                     columns = [0.1, 0.3] + [
                         0.3 + 0.6 * (k + 1) / (len(line[0]) - 1) for k in range(len(line[0]) - 1)
                     ]
@@ -126,11 +131,12 @@ def print_pdf(
                     for r, cells in enumerate(line):
                         for x, cell in zip(columns, cells, strict=False):
                             figure.text(x + 0.005, y - r * 0.021, cell, fontsize=10.5)
-                    for r in range(len(line) + 1):
+                    ruled = not isinstance(line, Borderless)
+                    for r in range(len(line) + 1 if ruled else 0):
                         figure.add_artist(
                             Line2D([0.1, 0.9], [top - r * 0.021] * 2, color="k", lw=0.5)
                         )
-                    for x in columns:
+                    for x in columns if ruled else []:
                         figure.add_artist(
                             Line2D([x, x], [top, top - len(line) * 0.021], color="k", lw=0.5)
                         )

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from pipeline.drafts import (
     PAGE_BREAK,
     _pipe_table_line,
+    borderless_table_rows,
     location_words_text,
     parse_heading,
     parse_location,
@@ -24,7 +25,7 @@ from pipeline.drafts import (
 )
 from pipeline.errors import InputFileError
 
-from .conftest import print_pdf
+from .conftest import Borderless, print_pdf
 
 MARKDOWN_DRAFT = """\
 # 公金収納に係る共通化推進方針（案）
@@ -254,6 +255,53 @@ def test_a_ruled_table_in_a_pdf_stays_in_its_section_one_line_a_row(tmp_path: Pa
         "次のとおりとする。\n｜年度｜内容｜\n｜1｜令和7年度 要件定義｜\n｜2｜令和8年度 開発｜"
     )
     assert draft.sections[1].text == "国が負担する。"
+
+
+def test_a_table_printed_without_rules_is_read_as_a_ruled_one(tmp_path: Path) -> None:
+    rows = [
+        ["年度", "内容", "担当"],
+        ["1", "令和7年度 要件定義", "国"],
+        ["2", "令和8年度 開発", "国・地方"],
+    ]
+    lines = [
+        "方針（案）",
+        "1．スケジュール",
+        "次のとおりとする。",
+        rows,
+        "2．費用",
+        "国が負担する。",
+    ]
+    ruled = read_draft(print_pdf(tmp_path / "ruled.pdf", [lines]))
+    lines[3] = Borderless(rows)
+    borderless = read_draft(print_pdf(tmp_path / "borderless.pdf", [lines]))
+    # As lines, 「1 令和7年度 要件定義 国」 was heading 1 and swallowed everything up to 「2．費用」.
+    assert borderless.section_ids() == ruled.section_ids() == ["1", "2"]
+    assert borderless.sections[0].text == (
+        "次のとおりとする。\n｜年度｜内容｜担当｜\n｜1｜令和7年度 要件定義｜国｜\n"
+        "｜2｜令和8年度 開発｜国・地方｜"
+    )
+    assert [s.text for s in borderless.sections] == [s.text for s in ruled.sections]
+
+
+def test_a_heading_tabbed_from_its_number_is_still_a_heading() -> None:
+    def row(cells: list[tuple[float, str]]) -> dict:
+        chars = [
+            {"text": ch, "x0": x + 10.5 * k, "x1": x + 10.5 * (k + 1), "size": 10.5}
+            for x, text in cells
+            for k, ch in enumerate(text)
+        ]
+        return {"text": " ".join(t for _, t in cells), "x0": cells[0][0], "chars": chars}
+
+    tabbed = [row([(60, "1."), (110, "総論")]), row([(60, "(1)"), (110, "現状と課題")])]
+    assert [r["text"] for r in borderless_table_rows(tabbed)] == ["1. 総論", "(1) 現状と課題"]
+    schedule = [
+        row([(60, "年度"), (200, "内容")]),
+        row([(60, "1"), (200, "令和7年度"), (400, "国")]),
+    ]
+    assert [r["text"] for r in borderless_table_rows(schedule)] == [
+        "｜年度｜内容｜",
+        "｜1｜令和7年度｜国｜",
+    ]
 
 
 def test_a_markdown_table_is_read_as_word_and_pdf_tables_are(tmp_path: Path) -> None:
