@@ -266,6 +266,37 @@ def _cells(row: dict) -> list[tuple[float, str]]:
     return [(x0, "".join(text).strip()) for x0, text in cells]
 
 
+_BARE_NUMBER = re.compile(r"^[0-9０-９]{1,3}$")
+
+
+def _numbered_runs(
+    cells: Sequence[list[tuple[float, str]]], sizes: Sequence[float]
+) -> list[tuple[int, int]]:
+    """(start, end) of each run of two or more consecutive two-cell rows numbered n, n + 1, …
+    by a bare number in their first cell, their second cells starting within a character of
+    each other."""
+
+    def number(i: int) -> int | None:  # 「1」「１」, not 「①」 or 「1.」, which headings use
+        text = cells[i][0][1] if len(cells[i]) == 2 else ""
+        return int(unicodedata.normalize("NFKC", text)) if _BARE_NUMBER.match(text) else None
+
+    runs: list[tuple[int, int]] = []
+    start = 0
+    while start < len(cells):
+        end = start + 1 if number(start) is not None else start
+        while (
+            end > start
+            and end < len(cells)
+            and number(end) == number(end - 1) + 1  # type: ignore[operator]
+            and abs(cells[end][1][0] - cells[end - 1][1][0]) <= sizes[end]
+        ):
+            end += 1
+        if end - start >= 2:
+            runs.append((start, end))
+        start = max(end, start + 1)
+    return runs
+
+
 def borderless_table_rows(rows: Sequence[dict]) -> list[dict]:
     """Rows of a table printed without rules, as ruled tables' rows are read (「｜1｜令和7年度｜…｜」).
 
@@ -273,15 +304,19 @@ def borderless_table_rows(rows: Sequence[dict]) -> list[dict]:
     it up to the next real heading. A row of three or more cells set apart by wide gaps is a
     table row; so is a row of two cells next to one whose columns it shares (the header
     「年度 内容」 over 「1 令和7年度 要件定義」). A table of only two columns is not told from a
-    heading whose number is tabbed away from its title, and is read as lines.
+    heading whose number is tabbed away from its title, unless its rows are numbered 1, 2, 3 …
+    one under another with their second column in line (:func:`_numbered_runs`); headings have
+    text between them.
     """
     cells = [_cells(row) for row in rows]
+    sizes = [float(next(iter(row.get("chars", [])), {}).get("size", 0.0) or 10.0) for row in rows]
     is_table = [len(c) >= 3 for c in cells]
+    for start, end in _numbered_runs(cells, sizes):
+        is_table[start:end] = [True] * (end - start)
 
     def shares_columns(i: int, j: int) -> bool:
-        size = float(next(iter(rows[i].get("chars", [])), {}).get("size", 10.0) or 10.0)
         starts = [x for x, _ in cells[j]]
-        return all(any(abs(x - s) <= size for s in starts) for x, _ in cells[i])
+        return all(any(abs(x - s) <= sizes[i] for s in starts) for x, _ in cells[i])
 
     changed = True
     while changed:  # spread to two-cell neighbours, a row at a time

@@ -304,6 +304,39 @@ def test_a_heading_tabbed_from_its_number_is_still_a_heading() -> None:
     ]
 
 
+def test_a_two_column_table_without_rules_is_a_table_when_its_rows_count_on() -> None:
+    def row(cells: list[tuple[float, str]]) -> dict:
+        chars = [
+            {"text": ch, "x0": x + 10.5 * k, "x1": x + 10.5 * (k + 1), "size": 10.5}
+            for x, text in cells
+            for k, ch in enumerate(text)
+        ]
+        return {"text": " ".join(t for _, t in cells), "x0": cells[0][0], "chars": chars}
+
+    schedule = [
+        row([(60, "番号"), (120, "内容")]),
+        row([(60, "1"), (120, "令和7年度 要件定義")]),
+        row([(60, "2"), (120, "令和8年度 開発")]),
+        row([(60, "3"), (121, "令和9年度 運用開始")]),
+    ]
+    assert [r["text"] for r in borderless_table_rows(schedule)] == [
+        "｜番号｜内容｜",
+        "｜1｜令和7年度 要件定義｜",
+        "｜2｜令和8年度 開発｜",
+        "｜3｜令和9年度 運用開始｜",
+    ]
+    # Headings tabbed from their numbers have text between them, or do not count on.
+    headings = [
+        row([(60, "1"), (120, "総論")]),
+        row([(60, "本方針の目的を定める。")]),
+        row([(60, "2"), (120, "費用")]),
+        row([(60, "4"), (120, "体制")]),
+        row([(60, "①"), (120, "申請")]),
+        row([(60, "②"), (120, "届出")]),
+    ]
+    assert [r["text"] for r in borderless_table_rows(headings)] == [r["text"] for r in headings]
+
+
 def test_a_markdown_table_is_read_as_word_and_pdf_tables_are(tmp_path: Path) -> None:
     path = tmp_path / "table.md"
     path.write_text(
