@@ -283,20 +283,25 @@ def test_a_table_printed_without_rules_is_read_as_a_ruled_one(tmp_path: Path) ->
     assert [s.text for s in borderless.sections] == [s.text for s in ruled.sections]
 
 
-def test_a_heading_tabbed_from_its_number_is_still_a_heading() -> None:
-    def row(cells: list[tuple[float, str]]) -> dict:
-        chars = [
-            {"text": ch, "x0": x + 10.5 * k, "x1": x + 10.5 * (k + 1), "size": 10.5}
-            for x, text in cells
-            for k, ch in enumerate(text)
-        ]
-        return {"text": " ".join(t for _, t in cells), "x0": cells[0][0], "chars": chars}
+def _printed_row(cells: list[tuple[float, str]]) -> dict:
+    """A pdfplumber text row of 10.5 pt characters, each cell (left edge, text) where it is put."""
+    chars = [
+        {"text": ch, "x0": x + 10.5 * k, "x1": x + 10.5 * (k + 1), "size": 10.5}
+        for x, text in cells
+        for k, ch in enumerate(text)
+    ]
+    return {"text": " ".join(t for _, t in cells), "x0": cells[0][0], "chars": chars}
 
-    tabbed = [row([(60, "1."), (110, "総論")]), row([(60, "(1)"), (110, "現状と課題")])]
+
+def test_a_heading_tabbed_from_its_number_is_still_a_heading() -> None:
+    tabbed = [
+        _printed_row([(60, "1."), (110, "総論")]),
+        _printed_row([(60, "(1)"), (110, "現状と課題")]),
+    ]
     assert [r["text"] for r in borderless_table_rows(tabbed)] == ["1. 総論", "(1) 現状と課題"]
     schedule = [
-        row([(60, "年度"), (200, "内容")]),
-        row([(60, "1"), (200, "令和7年度"), (400, "国")]),
+        _printed_row([(60, "年度"), (200, "内容")]),
+        _printed_row([(60, "1"), (200, "令和7年度"), (400, "国")]),
     ]
     assert [r["text"] for r in borderless_table_rows(schedule)] == [
         "｜年度｜内容｜",
@@ -305,19 +310,11 @@ def test_a_heading_tabbed_from_its_number_is_still_a_heading() -> None:
 
 
 def test_a_two_column_table_without_rules_is_a_table_when_its_rows_count_on() -> None:
-    def row(cells: list[tuple[float, str]]) -> dict:
-        chars = [
-            {"text": ch, "x0": x + 10.5 * k, "x1": x + 10.5 * (k + 1), "size": 10.5}
-            for x, text in cells
-            for k, ch in enumerate(text)
-        ]
-        return {"text": " ".join(t for _, t in cells), "x0": cells[0][0], "chars": chars}
-
     schedule = [
-        row([(60, "番号"), (120, "内容")]),
-        row([(60, "1"), (120, "令和7年度 要件定義")]),
-        row([(60, "2"), (120, "令和8年度 開発")]),
-        row([(60, "3"), (121, "令和9年度 運用開始")]),
+        _printed_row([(60, "番号"), (120, "内容")]),
+        _printed_row([(60, "1"), (120, "令和7年度 要件定義")]),
+        _printed_row([(60, "2"), (120, "令和8年度 開発")]),
+        _printed_row([(60, "3"), (121, "令和9年度 運用開始")]),
     ]
     assert [r["text"] for r in borderless_table_rows(schedule)] == [
         "｜番号｜内容｜",
@@ -327,12 +324,12 @@ def test_a_two_column_table_without_rules_is_a_table_when_its_rows_count_on() ->
     ]
     # Headings tabbed from their numbers have text between them, or do not count on.
     headings = [
-        row([(60, "1"), (120, "総論")]),
-        row([(60, "本方針の目的を定める。")]),
-        row([(60, "2"), (120, "費用")]),
-        row([(60, "4"), (120, "体制")]),
-        row([(60, "①"), (120, "申請")]),
-        row([(60, "②"), (120, "届出")]),
+        _printed_row([(60, "1"), (120, "総論")]),
+        _printed_row([(60, "本方針の目的を定める。")]),
+        _printed_row([(60, "2"), (120, "費用")]),
+        _printed_row([(60, "4"), (120, "体制")]),
+        _printed_row([(60, "①"), (120, "申請")]),
+        _printed_row([(60, "②"), (120, "届出")]),
     ]
     assert [r["text"] for r in borderless_table_rows(headings)] == [r["text"] for r in headings]
 
