@@ -276,24 +276,25 @@ def _numbered_runs(
     by a bare number in their first cell, their second cells starting within a character of
     each other."""
 
-    def number(i: int) -> int | None:  # 「1」「１」, not 「①」 or 「1.」, which headings use
-        text = cells[i][0][1] if len(cells[i]) == 2 else ""
+    def number(row: list[tuple[float, str]]) -> int | None:  # 「1」「１」, not 「①」 or 「1.」
+        text = row[0][1] if len(row) == 2 else ""
         return int(unicodedata.normalize("NFKC", text)) if _BARE_NUMBER.match(text) else None
 
+    numbers = [number(row) for row in cells]
     runs: list[tuple[int, int]] = []
     start = 0
-    while start < len(cells):
-        end = start + 1 if number(start) is not None else start
-        while (
-            end > start
-            and end < len(cells)
-            and number(end) == number(end - 1) + 1  # type: ignore[operator]
-            and abs(cells[end][1][0] - cells[end - 1][1][0]) <= sizes[end]
-        ):
-            end += 1
-        if end - start >= 2:
-            runs.append((start, end))
-        start = max(end, start + 1)
+    for i in range(1, len(cells) + 1):
+        counts_on = (
+            i < len(cells)
+            and numbers[i] is not None
+            and numbers[i - 1] is not None
+            and numbers[i] == numbers[i - 1] + 1
+            and abs(cells[i][1][0] - cells[i - 1][1][0]) <= sizes[i]
+        )
+        if not counts_on:
+            if i - start >= 2:
+                runs.append((start, i))
+            start = i
     return runs
 
 
