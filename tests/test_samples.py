@@ -117,3 +117,13 @@ def test_check_without_folders_checks_every_training_folder() -> None:
     summary = json.loads(result.output)
     assert [Path(k).name for k in summary] == TRAINING_FOLDERS
     assert summary[next(iter(summary))]["opinions"] == 900
+
+
+def test_every_labelled_folder_can_join_the_training_data() -> None:
+    """The hold-out joins training once read, so no opinion or resolved id may repeat anywhere."""
+    from pipeline.samples import load_sample_sets
+
+    folders = sorted(p.parent for p in SAMPLES.parent.glob("*/labels.jsonl"))
+    together = load_sample_sets(folders)
+    assert together.opinions["opinion_id"].is_unique
+    assert together.resolved["resolved_id"].is_unique
