@@ -28,6 +28,14 @@ _KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
 _SPACE = r"[ \t\u3000]"
 _HEADING_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("chapter", re.compile(r"^第([0-9０-９一二三四五六七八九十]+)章" + _SPACE + r"*(.*)$")),
+    # 「1.2」「１．２．１」「2-1」 followed by a space: a heading numbered with its whole path, as
+    # Word's multilevel lists and many ministries' drafts print it; 「1.5倍に」 has no space
+    (
+        "dotted",
+        re.compile(
+            r"^([0-9０-９]{1,2}(?:[.．\-－][0-9０-９]{1,2}){1,3})[.．]?" + _SPACE + r"+(\S.*)$"
+        ),
+    ),
     (
         "decimal",
         re.compile(
@@ -91,6 +99,8 @@ def parse_heading(line: str) -> Heading | None:
         raw, title = match.group(1), match.group(2).strip()
         if kind == "chapter" or kind == "decimal":
             token = str(_number(raw))
+        elif kind == "dotted":
+            token = ".".join(str(_number(n)) for n in re.split(r"[.．\-－]", raw))
         elif kind == "paren":
             token = f"({_number(raw)})"
         elif kind == "kana_paren":  # 「(ア)」 keeps its brackets, as 「(2)」 does (DATA_FORMATS §2)
@@ -111,7 +121,7 @@ def sections_from_lines(lines: Iterable[str], draft_id: str) -> tuple[str, list[
 
     Where the lines carry :data:`PAGE_BREAK` markers, each section records the pages it spans."""
     title = ""
-    stack: list[tuple[str, str]] = []  # (kind, id) along the current heading path
+    stack: list[tuple[str, str, str]] = []  # (kind, id, printed number) along the heading path
     open_sections: list[dict[str, object]] = []
     seen_ids: dict[str, int] = {}
     page, paged = 0, False
@@ -133,17 +143,21 @@ def sections_from_lines(lines: Iterable[str], draft_id: str) -> tuple[str, list[
             elif not title:
                 title = _MARKDOWN_MARK.sub("", line).strip()
             continue
-        kinds = [kind for kind, _ in stack]
-        if heading.kind in kinds:
-            del stack[kinds.index(heading.kind) :]
-        parent_id = stack[-1][1] if stack else None
-        section_id = f"{parent_id}.{heading.token}" if parent_id else heading.token
+        if heading.kind == "dotted":
+            section_id = _dotted_place(stack, heading.token)
+            parent_id = stack[-1][1] if stack else None
+        else:
+            kinds = [kind for kind, _, _ in stack]
+            if heading.kind in kinds:
+                del stack[kinds.index(heading.kind) :]
+            parent_id = stack[-1][1] if stack else None
+            section_id = f"{parent_id}.{heading.token}" if parent_id else heading.token
         if section_id in seen_ids:  # a numbering slip in the draft: keep both, distinguishable
             seen_ids[section_id] += 1
             section_id = f"{section_id}~{seen_ids[section_id]}"
         else:
             seen_ids[section_id] = 1
-        stack.append((heading.kind, section_id))
+        stack.append((heading.kind, section_id, heading.token))
         open_sections.append(
             {
                 "id": section_id,
@@ -173,6 +187,24 @@ def sections_from_lines(lines: Iterable[str], draft_id: str) -> tuple[str, list[
         for s in open_sections
     ]
     return title, sections
+
+
+def _dotted_place(stack: list[tuple[str, str, str]], number: str) -> str:
+    """Close the heading path down to where a heading numbered 「1.2.1」 belongs; return its id.
+
+    Its number spells its path, so it goes under the deepest open heading whose printed number
+    it extends (「1.2」, else 「1.」 or 第1章) and adds the rest of its number to that one's id. A
+    number that extends nothing open restarts under the current chapter: 「1.1」 in 第2章 is
+    ``2.1.1``, as item 「1.」 there is ``2.1`` (DATA_FORMATS §2).
+    """
+    for depth in range(len(stack), 0, -1):
+        _, section_id, printed = stack[depth - 1]
+        if number.startswith(printed + "."):
+            del stack[depth:]
+            return section_id + number[len(printed) :]
+    chapters = [i for i, (kind, _, _) in enumerate(stack) if kind == "chapter"]
+    del stack[chapters[-1] + 1 if chapters else 0 :]
+    return f"{stack[-1][1]}.{number}" if stack else number
 
 
 def _docx_lines(path: Path) -> list[str]:

@@ -99,6 +99,8 @@ class _Level:
     suffix: str = "tab"
     #: Restart after which level (0-based); None: after any higher level (Word's default).
     restart_after: int | None = None
+    #: ``w:isLgl``: every number in this level's text in Arabic digits (「第一章」's items 「1.1」).
+    legal: bool = False
 
 
 def _val(element: Any, tag: str) -> str | None:
@@ -116,6 +118,8 @@ def _levels(abstract: Any) -> dict[int, _Level]:
             text=_val(lvl, "w:lvlText") or "",
             suffix=_val(lvl, "w:suff") or "tab",
             restart_after=None if restart is None else int(restart) - 1,
+            legal=lvl.find(qn("w:isLgl")) is not None
+            and _val(lvl, "w:isLgl") not in ("0", "false", "off"),
         )
     return levels
 
@@ -208,7 +212,8 @@ class _Numbering:
                 counters.pop(deeper, None)
         text = level.text
         for lvl, lvl_def in levels.items():
-            number = format_number(counters.get(lvl, lvl_def.start), lvl_def.fmt)
+            fmt = "decimal" if level.legal else lvl_def.fmt
+            number = format_number(counters.get(lvl, lvl_def.start), fmt)
             text = text.replace(f"%{lvl + 1}", number)
         if not text:
             return ""

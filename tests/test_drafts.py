@@ -95,6 +95,10 @@ FULLWIDTH_CHAPTER_DRAFT = """\
         ("**(ア)** 政令で定める係数", "kana", "(ア)", "政令で定める係数"),
         ("### __（３）選考__", "paren", "(3)", "選考"),
         ("⑵　費用負担", "paren", "(2)", "費用負担"),
+        ("1.1 背景", "dotted", "1.1", "背景"),
+        ("### １．２．３　対象事務", "dotted", "1.2.3", "対象事務"),
+        ("2-1　国の役割", "dotted", "2.1", "国の役割"),
+        ("3.2.\t費用", "dotted", "3.2", "費用"),
     ],
 )
 def test_heading_forms(line: str, kind: str, token: str, title: str) -> None:
@@ -108,6 +112,8 @@ def test_heading_forms(line: str, kind: str, token: str, title: str) -> None:
     [
         "2025年度から開始する。",
         "1.5倍の費用がかかる。",
+        "2.5%程度を見込む。",
+        "2026.4 から運用する。",
         "アクセス権限を設定する。",
         "本文の行。",
         "3",
@@ -158,6 +164,120 @@ def test_chapters_nest_items_and_page_numbers_are_dropped() -> None:
         "3",
     ]
     assert "－" not in {s.section_id: s for s in sections}["2.2"].text
+
+
+DOTTED_DRAFT = """\
+共通化推進方針（案）
+1. 総論
+本方針の目的を定める。
+1.1 背景
+紙の申請が多い。
+1.2 対象
+次の手続とする。
+1.2.1 申請
+電子申請とする。
+(1) 様式
+統一する。
+1.2.2 届出
+届出も対象とする。
+1.3 用語
+用語を定める。
+2. 費用
+国が負担する。
+2.1 負担
+国が負担する。
+"""
+
+
+def test_headings_numbered_with_their_whole_path_keep_the_number_as_id() -> None:
+    _, sections = sections_from_lines(DOTTED_DRAFT.splitlines(), "dotted")
+    by_id = {s.section_id: s for s in sections}
+    assert list(by_id) == [
+        "1",
+        "1.1",
+        "1.2",
+        "1.2.1",
+        "1.2.1.(1)",
+        "1.2.2",
+        "1.3",
+        "2",
+        "2.1",
+    ]
+    assert [by_id[i].parent_id for i in ("1.1", "1.2.1", "1.2.1.(1)", "1.2.2", "1.3", "2.1")] == [
+        "1",
+        "1.2",
+        "1.2.1",
+        "1.2",
+        "1",
+        "2",
+    ]
+    assert by_id["1"].text == "本方針の目的を定める。" and not by_id["1.2"].is_leaf
+    # a submitter's 「1-2-1」 or 「１．２．１」 finds the section
+    draft = read_draft_from_text(DOTTED_DRAFT)
+    assert resolve_location("1-2-1", draft) == resolve_location("１．２．１", draft) == ["1.2.1"]
+
+
+def test_dotted_items_that_restart_in_each_chapter_nest_under_it() -> None:
+    lines = ["方針（案）", "第1章 総則", "1.1 目的", "第2章 方向性", "2.1 申請", "2.1.1 書面"]
+    lines += ["第3章 推進体制", "1.1 国", "1.2 地方", "1.2.1 都道府県"]
+    lines += ["第4章 費用", "1. 負担", "1.1 国費", "2. 精算", "2.1 時期"]
+    text = "\n".join(f"{line}\n本文。" for line in lines)
+    _, sections = sections_from_lines(text.splitlines(), "chapters")
+    assert [s.section_id for s in sections] == [
+        "1",
+        "1.1",
+        "2",
+        "2.1",
+        "2.1.1",
+        "3",
+        "3.1.1",
+        "3.1.2",
+        "3.1.2.1",
+        "4",
+        "4.1",
+        "4.1.1",
+        "4.2",
+        "4.2.1",
+    ]
+
+
+def _dotted_tree(depth: int = 1) -> st.SearchStrategy[list]:
+    """A heading tree of up to four levels: each node is the list of its children."""
+    leaf = st.lists(st.just([]), min_size=1, max_size=3)
+    return leaf if depth == 4 else st.lists(_dotted_tree(depth + 1) | st.just([]), max_size=3)
+
+
+@given(tree=_dotted_tree(), fullwidth=st.booleans())
+def test_any_tree_numbered_1_1_2_reads_into_its_numbers(tree: list, fullwidth: bool) -> None:
+    """「1.」 / 「1.2」 / 「1.2.3」 / 「(1)」: the id of each dotted heading is its printed number."""
+    lines, ids = ["方針（案）"], []
+
+    def add(nodes: list, path: list[int]) -> None:
+        for i, children in enumerate(nodes, start=1):
+            numbers = [*path, i]
+            if len(numbers) == 1:
+                printed, section_id = f"{i}.", str(i)
+            elif len(numbers) <= 3:
+                printed = section_id = ".".join(map(str, numbers))
+            else:
+                printed, section_id = f"({i})", ".".join(map(str, path)) + f".({i})"
+            if fullwidth:
+                printed = printed.translate(
+                    str.maketrans("0123456789.()", "０１２３４５６７８９．（）")
+                )
+            lines.extend([f"{printed}\u3000見出し{len(numbers)}", "本文。"])
+            ids.append(section_id)
+            add(children, numbers)
+
+    add(tree, [])
+    assert [s.section_id for s in sections_from_lines(lines, "tree")[1]] == ids
+
+
+def read_draft_from_text(text: str):
+    from pipeline.schema import Draft
+
+    title, sections = sections_from_lines(text.splitlines(), "dotted")
+    return Draft(draft_id="dotted", title=title, sections=sections)
 
 
 def test_docx_draft_goes_through_the_same_detector(tmp_path: Path) -> None:

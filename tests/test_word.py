@@ -191,6 +191,33 @@ def test_a_document_without_a_numbering_part_reads_its_typed_numbers(tmp_path: P
     assert read_draft(path).section_ids() == [s.section_id for s in typed]
 
 
+def test_a_legal_list_numbers_each_heading_with_its_whole_path(tmp_path: Path) -> None:
+    """第一章 / 1.1 / 1.1.1: Word's multilevel list where the sub-levels show every number
+    in Arabic digits (``w:isLgl``) even though the chapter's own is in kanji."""
+    levels = (("第%1章", "japaneseCounting"), ("%1.%2", "decimal"), ("%1.%2.%3", "decimal"))
+    document = numbered_document(levels)
+    for lvl in document.part.numbering_part.element.iter(qn("w:lvl")):
+        if lvl.get(qn("w:ilvl")) in ("1", "2"):
+            lvl.append(parse_xml(f"<w:isLgl {nsdecls('w')}/>"))
+    document.add_paragraph("方針（案）")
+    for level, title in (
+        (1, "総則"),
+        (2, "目的"),
+        (2, "対象"),
+        (3, "申請"),
+        (1, "費用"),
+        (2, "負担"),
+    ):
+        document.add_heading(title, level=level)
+        document.add_paragraph(f"{title}の本文。")
+    path = tmp_path / "legal.docx"
+    document.save(str(path))
+    assert docx_lines(Document(str(path)))[1] == "第一章\u3000総則"
+    draft = read_draft(path)
+    assert draft.section_ids() == ["1", "1.1", "1.2", "1.2.1", "2", "2.1"]
+    assert draft.get("1.2.1").heading == "申請" and draft.get("2.1").text == "負担の本文。"
+
+
 @pytest.mark.parametrize(
     ("n", "fmt", "expected"),
     [
