@@ -127,6 +127,7 @@ class TrainConfig:
         "data/holdout5",
         "data/holdout6",
         "data/holdout7",
+        "data/holdout8",
         "data/extra1",
     )
     model_dir: str = "models/triage"

@@ -57,6 +57,11 @@ HOLDOUT7 = DATA / "holdout7"
 HOLDOUT7_DRAFTS = ("suidou-shiyou", "kijitsumae-tohyo")
 HOLDOUT8 = DATA / "holdout8"
 HOLDOUT8_DRAFTS = ("okugai-koukoku", "ninshin-todoke")
+#: The ninth (2026-11-29, tenth session), written while hold-out 8 became training data: one
+#: Markdown draft numbered 「1 」 (no dot) under ``#`` marks, one only as Word with chapters whose
+#: full-width items restart; the export as Excel.
+HOLDOUT9 = DATA / "holdout9"
+HOLDOUT9_DRAFTS = ("seikatsu-hogo", "shuryo-menkyo")
 EXTRA1 = DATA / "extra1"
 EXTRA1_DRAFTS = ("inu-touroku", "shougai-techou", "tenshutsu-tennyu", "kansensho-hassei")
 #: Drafts written without Markdown marks are shipped as .txt, as users would have them.
@@ -70,7 +75,7 @@ PLAIN_TEXT_DRAFTS = (
     "ninshin-todoke",
 )
 #: Drafts shipped only as Word (no Markdown copy next to them).
-WORD_ONLY_DRAFTS = ("maisou-kyoka", "koei-jutaku", "suidou-shiyou")
+WORD_ONLY_DRAFTS = ("maisou-kyoka", "koei-jutaku", "suidou-shiyou", "shuryo-menkyo")
 #: Drafts shipped only as PDF, laid out as a printed page: lines wrapped at a fixed width, a page
 #: number at the foot of every page.
 PDF_ONLY_DRAFTS = ("kenchiku-kakunin", "kijitsumae-tohyo")
@@ -355,6 +360,7 @@ def main() -> None:
     build_holdout(HOLDOUT6, HOLDOUT6_DRAFTS, "opinions_r8_holdout6.csv", "utf-8-sig", 20261203)
     build_holdout(HOLDOUT7, HOLDOUT7_DRAFTS, "opinions_r8_holdout7.xlsx", "xlsx", 20261204)
     build_holdout(HOLDOUT8, HOLDOUT8_DRAFTS, "opinions_r8_holdout8_cp932.csv", "cp932", 20261205)
+    build_holdout(HOLDOUT9, HOLDOUT9_DRAFTS, "opinions_r8_holdout9.xlsx", "xlsx", 20261206)
 
 
 def build_holdout(

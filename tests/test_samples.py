@@ -37,6 +37,7 @@ def test_samples_pass_the_checker_with_the_required_mix() -> None:
         ("holdout6", 2),
         ("holdout7", 2),
         ("holdout8", 2),
+        ("holdout9", 2),
         ("extra1", 4),
     ],
 )
@@ -76,6 +77,7 @@ TRAINING_FOLDERS = [
     "holdout5",
     "holdout6",
     "holdout7",
+    "holdout8",
     "extra1",
 ]
 
@@ -89,9 +91,9 @@ def test_training_folders_load_as_one_set() -> None:
     assert [f.name for f in folders] == TRAINING_FOLDERS
     together = load_sample_sets(folders)
     parts = [load_samples(f) for f in folders]
-    assert len(together.opinions) == sum(len(p.opinions) for p in parts) == 2700
+    assert len(together.opinions) == sum(len(p.opinions) for p in parts) == 2900
     assert together.opinions["opinion_id"].is_unique
-    assert len({d.draft_id for d in together.drafts}) == len(together.drafts) == 24
+    assert len({d.draft_id for d in together.drafts}) == len(together.drafts) == 26
     assert len(together.resolved) == sum(len(p.resolved) for p in parts)
 
 
