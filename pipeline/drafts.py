@@ -27,7 +27,15 @@ KANA = "アイウエオカキクケコサシスセソタチツテトナニヌネ
 _KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
 _SPACE = r"[ \t\u3000]"
 _HEADING_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("chapter", re.compile(r"^第([0-9０-９一二三四五六七八九十]+)章" + _SPACE + r"*(.*)$")),
+    # 「第2章」, and 「第２　総則」 as 通知 and 要綱 number their parts (a space or the line's end
+    # after the number: 「第3条の規定」「第1回」 are not headings)
+    (
+        "chapter",
+        re.compile(
+            r"^第([0-9０-９一二三四五六七八九十]+)(?:章|(?=" + _SPACE + r"|$))" + _SPACE + r"*(.*)$"
+        ),
+    ),
+    ("setsu", re.compile(r"^第([0-9０-９一二三四五六七八九十]+)節" + _SPACE + r"*(.*)$")),
     # 「1.2」「１．２．１」「2-1」 followed by a space: a heading numbered with its whole path, as
     # Word's multilevel lists and many ministries' drafts print it; 「1.5倍に」 has no space
     (
@@ -97,7 +105,7 @@ def parse_heading(line: str) -> Heading | None:
         if not match:
             continue
         raw, title = match.group(1), match.group(2).strip()
-        if kind == "chapter" or kind == "decimal":
+        if kind in ("chapter", "setsu", "decimal"):
             token = str(_number(raw))
         elif kind == "dotted":
             token = ".".join(str(_number(n)) for n in re.split(r"[.．\-－]", raw))
@@ -202,7 +210,7 @@ def _dotted_place(stack: list[tuple[str, str, str]], number: str) -> str:
         if number.startswith(printed + "."):
             del stack[depth:]
             return section_id + number[len(printed) :]
-    chapters = [i for i, (kind, _, _) in enumerate(stack) if kind == "chapter"]
+    chapters = [i for i, (kind, _, _) in enumerate(stack) if kind in ("chapter", "setsu")]
     del stack[chapters[-1] + 1 if chapters else 0 :]
     return f"{stack[-1][1]}.{number}" if stack else number
 

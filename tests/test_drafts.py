@@ -95,6 +95,9 @@ FULLWIDTH_CHAPTER_DRAFT = """\
         ("**(ア)** 政令で定める係数", "kana", "(ア)", "政令で定める係数"),
         ("### __（３）選考__", "paren", "(3)", "選考"),
         ("⑵　費用負担", "paren", "(2)", "費用負担"),
+        ("第１　総則", "chapter", "1", "総則"),
+        ("第十　雑則", "chapter", "10", "雑則"),
+        ("第3節　手続の流れ", "setsu", "3", "手続の流れ"),
         ("1.1 背景", "dotted", "1.1", "背景"),
         ("### １．２．３　対象事務", "dotted", "1.2.3", "対象事務"),
         ("2-1　国の役割", "dotted", "2.1", "国の役割"),
@@ -114,6 +117,9 @@ def test_heading_forms(line: str, kind: str, token: str, title: str) -> None:
         "1.5倍の費用がかかる。",
         "2.5%程度を見込む。",
         "2026.4 から運用する。",
+        "第1回の会議で決定した。",
+        "第３条の規定により届け出る。",
+        "第2号様式を用いる。",
         "アクセス権限を設定する。",
         "本文の行。",
         "3",
@@ -239,6 +245,26 @@ def test_dotted_items_that_restart_in_each_chapter_nest_under_it() -> None:
         "4.2",
         "4.2.1",
     ]
+
+
+def test_parts_numbered_dai_1_without_sho_are_chapters() -> None:
+    """「第１　総則」 / 「１　目的」 / 「（１）」: how 通知 and 要綱 number their parts. Before, 「第２」
+    was body text, so its items ran on under 第１'s and took the same ids (「1~2」)."""
+    lines = ["方針（案）", "第１　総則", "本文。", "１　目的", "目的。", "（１）背景", "背景。"]
+    lines += ["第２　推進体制", "体制。", "１　国", "国。", "第3章 費用", "第1節 負担", "負担。"]
+    _, sections = sections_from_lines(lines, "dai")
+    assert [(s.section_id, s.heading) for s in sections] == [
+        ("1", "総則"),
+        ("1.1", "目的"),
+        ("1.1.(1)", "背景"),
+        ("2", "推進体制"),
+        ("2.1", "国"),
+        ("3", "費用"),
+        ("3.1", "負担"),
+    ]
+    draft = read_draft_from_text("\n".join(lines))
+    assert resolve_location("第２の１", draft) == ["2.1"]
+    assert resolve_location("第3章第1節", draft) == ["3.1"]
 
 
 def _dotted_tree(depth: int = 1) -> st.SearchStrategy[list]:
