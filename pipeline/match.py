@@ -155,20 +155,33 @@ def heading_paths(draft: Draft) -> list[str]:
     return paths
 
 
-def index_draft(draft: Draft, embedder: Embedder, *, match_mode: str = "A") -> DraftIndex:
-    """Embed and tokenise a draft's sections (each heading path and each sentence)."""
-    sections = list(draft.sections)
+def _draft_units(draft: Draft) -> tuple[list[str], list[str], list[list[str]]]:
+    """A draft's heading paths, passages (path and body) and per-section sentence groups (the
+    heading first): the units that are embedded and tokenised."""
     paths = heading_paths(draft)
-    passages = [f"{path}\n{s.text}".strip() for path, s in zip(paths, sections, strict=True)]
+    passages = [f"{path}\n{s.text}".strip() for path, s in zip(paths, draft.sections, strict=True)]
     sentences = [
         [s.heading, *split_sentences(s.text)] if s.heading else split_sentences(s.text) or [""]
-        for s in sections
+        for s in draft.sections
     ]
     sentences = [
         [x for x in group if x.strip()] or [passages[i] or " "] for i, group in enumerate(sentences)
     ]
-    flat = [x for group in sentences for x in group]
-    vectors = embedder([p or " " for p in paths] + flat, "passage")
+    return paths, passages, sentences
+
+
+def passage_texts(draft: Draft) -> list[str]:
+    """Every text :func:`index_draft` embeds for ``draft`` (with the ``passage`` prompt), in the
+    order it embeds them."""
+    paths, _, sentences = _draft_units(draft)
+    return [p or " " for p in paths] + [x for group in sentences for x in group]
+
+
+def index_draft(draft: Draft, embedder: Embedder, *, match_mode: str = "A") -> DraftIndex:
+    """Embed and tokenise a draft's sections (each heading path and each sentence)."""
+    sections = list(draft.sections)
+    paths, passages, sentences = _draft_units(draft)
+    vectors = embedder(passage_texts(draft), "passage")
     heading_vectors = vectors[: len(paths)]
     sentence_flat = vectors[len(paths) :]
     sentence_vectors: list[np.ndarray] = []

@@ -214,3 +214,27 @@ def test_citation_digest_follows_the_citing_opinions_not_their_order() -> None:
     assert citation_digests(changed)["d2"] == digests["d2"]
     uncited = frame.assign(text=["紙の申請", "手数料は無料に", "障害時"])  # a row with no 該当箇所
     assert citation_digests(uncited) == digests
+
+
+def test_drafts_and_resolved_points_are_embedded_in_one_pass(sample_set, embedder) -> None:
+    """One encoder call for every draft's headings and sentences and every resolved point (no
+    text twice), and the same index as drafts embedded one by one."""
+    from pipeline.match import index_draft, passage_texts
+    from pipeline.suggest import build_workspace
+
+    calls: list[list[str]] = []
+
+    def recording(texts, prompt_name):
+        calls.append(list(texts))
+        return embedder(texts, prompt_name)
+
+    drafts = list(sample_set.drafts)
+    workspace = build_workspace(drafts, recording, resolved=sample_set.resolved)
+    texts = [t for d in drafts for t in passage_texts(d)] + list(sample_set.resolved["text"])
+    assert len(calls) == 1 and calls[0] == list(dict.fromkeys(texts))
+    for draft in drafts:
+        alone = index_draft(draft, embedder)
+        together = workspace.drafts[draft.draft_id]
+        np.testing.assert_allclose(together.section_vectors, alone.section_vectors, atol=1e-5)
+        for a, b in zip(together.sentence_vectors, alone.sentence_vectors, strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-5)
