@@ -21,9 +21,12 @@ import pandas as pd
 from pipeline.errors import InputFileError, InputSchemaError
 from pipeline.schema import RESOLVED_COLUMNS, Draft, RowError, Section
 from pipeline.tables import header_key, locate_header, normalize_text, read_table
-from pipeline.word import CIRCLED, PAREN_DIGITS, docx_lines, table_row_line
+from pipeline.word import CIRCLED, PAREN_DIGITS, docx_lines, format_number, table_row_line
 
 KANA = "アイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワ"
+#: Ⅰ … Ⅻ, one character each (NFKC turns them into 「I」「II」 …).
+ROMAN = "ⅠⅡⅢⅣⅤⅥⅦⅧⅨⅩⅪⅫ"
+_ROMAN_VALUES = {format_number(n, "upperRoman"): n for n in range(1, 21)}
 _KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
 _SPACE = r"[ \t\u3000]"
 _HEADING_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -36,6 +39,19 @@ _HEADING_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     ("setsu", re.compile(r"^第([0-9０-９一二三四五六七八九十]+)節" + _SPACE + r"*(.*)$")),
+    # 「Ⅱ　現状と課題」「II. 方向性」: parts numbered in Roman numerals, with a title after them
+    (
+        "roman",
+        re.compile(
+            r"^(["
+            + ROMAN
+            + r"](?=[.．、]|"
+            + _SPACE
+            + r")|[IVX]{1,5}(?=[.．]))[.．、]?"
+            + _SPACE
+            + r"*(\S.*)$"
+        ),
+    ),
     # 「1.2」「１．２．１」「2-1」 followed by a space: a heading numbered with its whole path, as
     # Word's multilevel lists and many ministries' drafts print it; 「1.5倍に」 has no space
     (
@@ -105,7 +121,12 @@ def parse_heading(line: str) -> Heading | None:
         if not match:
             continue
         raw, title = match.group(1), match.group(2).strip()
-        if kind in ("chapter", "setsu", "decimal"):
+        if kind == "roman":
+            value = _ROMAN_VALUES.get(unicodedata.normalize("NFKC", raw))
+            if value is None:  # 「IIII.」: not a numeral
+                continue
+            token = str(value)
+        elif kind in ("chapter", "setsu", "decimal"):
             token = str(_number(raw))
         elif kind == "dotted":
             token = ".".join(str(_number(n)) for n in re.split(r"[.．\-－]", raw))
@@ -210,7 +231,7 @@ def _dotted_place(stack: list[tuple[str, str, str]], number: str) -> str:
         if number.startswith(printed + "."):
             del stack[depth:]
             return section_id + number[len(printed) :]
-    chapters = [i for i, (kind, _, _) in enumerate(stack) if kind in ("chapter", "setsu")]
+    chapters = [i for i, (kind, _, _) in enumerate(stack) if kind in ("roman", "chapter", "setsu")]
     del stack[chapters[-1] + 1 if chapters else 0 :]
     return f"{stack[-1][1]}.{number}" if stack else number
 
@@ -638,7 +659,15 @@ _HINT_TOKEN = re.compile(
 
 def _hint_tokens(part: str) -> list[str]:
     """Numbering tokens of one reference, e.g. '3（2）①' → ['3', '(2)', '①']."""
-    protected = "".join(f"\x00{CIRCLED.index(c)}\x00" if c in CIRCLED else c for c in part)
+    # ①… survive NFKC (which makes them digits) as markers; Ⅱ … become their numbers
+    protected = "".join(
+        f"\x00{CIRCLED.index(c)}\x00"
+        if c in CIRCLED
+        else f" {ROMAN.index(c) + 1} "
+        if c in ROMAN
+        else c
+        for c in part
+    )
     text = unicodedata.normalize("NFKC", protected)
     text = re.sub(r"\x00(\d+)\x00", lambda m: CIRCLED[int(m.group(1))], text)
     tokens: list[str] = []

@@ -98,6 +98,8 @@ FULLWIDTH_CHAPTER_DRAFT = """\
         ("第１　総則", "chapter", "1", "総則"),
         ("第十　雑則", "chapter", "10", "雑則"),
         ("第3節　手続の流れ", "setsu", "3", "手続の流れ"),
+        ("Ⅱ　現状と課題", "roman", "2", "現状と課題"),
+        ("IV. 推進体制", "roman", "4", "推進体制"),
         ("1.1 背景", "dotted", "1.1", "背景"),
         ("### １．２．３　対象事務", "dotted", "1.2.3", "対象事務"),
         ("2-1　国の役割", "dotted", "2.1", "国の役割"),
@@ -120,6 +122,8 @@ def test_heading_forms(line: str, kind: str, token: str, title: str) -> None:
         "第1回の会議で決定した。",
         "第３条の規定により届け出る。",
         "第2号様式を用いる。",
+        "Ⅰ",
+        "I think so.",
         "アクセス権限を設定する。",
         "本文の行。",
         "3",
@@ -265,6 +269,14 @@ def test_parts_numbered_dai_1_without_sho_are_chapters() -> None:
     draft = read_draft_from_text("\n".join(lines))
     assert resolve_location("第２の１", draft) == ["2.1"]
     assert resolve_location("第3章第1節", draft) == ["3.1"]
+
+
+def test_parts_numbered_in_roman_numerals_are_the_first_level() -> None:
+    lines = ["方針（案）", "Ⅰ　総論", "本文。", "1. 目的", "目的。", "Ⅱ　方向性", "本文。"]
+    lines += ["1. 申請", "(1) 様式", "様式。", "2. 届出", "届出。"]
+    draft = read_draft_from_text("\n".join(lines))
+    assert draft.section_ids() == ["1", "1.1", "2", "2.1", "2.1.(1)", "2.2"]
+    assert resolve_location("Ⅱ-1-(1)", draft) == resolve_location("Ⅱ１（１）", draft) == ["2.1.(1)"]
 
 
 def _dotted_tree(depth: int = 1) -> st.SearchStrategy[list]:
