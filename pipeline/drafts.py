@@ -29,6 +29,8 @@ ROMAN = "ⅠⅡⅢⅣⅤⅥⅦⅧⅨⅩⅪⅫ"
 _ROMAN_VALUES = {format_number(n, "upperRoman"): n for n in range(1, 21)}
 _KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
 _SPACE = r"[ \t\u3000]"
+#: 「Ⅱ」 before a mark or a space, or 「II」 before a full stop (「I think」 is English).
+_ROMAN_NUMERAL = rf"[{ROMAN}](?=[.．、]|{_SPACE})|[IVX]{{1,5}}(?=[.．])"
 _HEADING_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # 「第2章」, and 「第２　総則」 as 通知 and 要綱 number their parts (a space or the line's end
     # after the number: 「第3条の規定」「第1回」 are not headings)
@@ -40,18 +42,7 @@ _HEADING_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     ("setsu", re.compile(r"^第([0-9０-９一二三四五六七八九十]+)節" + _SPACE + r"*(.*)$")),
     # 「Ⅱ　現状と課題」「II. 方向性」: parts numbered in Roman numerals, with a title after them
-    (
-        "roman",
-        re.compile(
-            r"^(["
-            + ROMAN
-            + r"](?=[.．、]|"
-            + _SPACE
-            + r")|[IVX]{1,5}(?=[.．]))[.．、]?"
-            + _SPACE
-            + r"*(\S.*)$"
-        ),
-    ),
+    ("roman", re.compile(rf"^({_ROMAN_NUMERAL})[.．、]?{_SPACE}*(\S.*)$")),
     # 「1.2」「１．２．１」「2-1」 followed by a space: a heading numbered with its whole path, as
     # Word's multilevel lists and many ministries' drafts print it; 「1.5倍に」 has no space
     (
@@ -657,17 +648,18 @@ _HINT_TOKEN = re.compile(
 )
 
 
+def _before_nfkc(char: str) -> str:
+    """NFKC would make 「①」 a digit and 「Ⅱ」 letters: ① becomes a marker, Ⅱ its number."""
+    if char in CIRCLED:
+        return f"\x00{CIRCLED.index(char)}\x00"
+    if char in ROMAN:
+        return f" {ROMAN.index(char) + 1} "
+    return char
+
+
 def _hint_tokens(part: str) -> list[str]:
     """Numbering tokens of one reference, e.g. '3（2）①' → ['3', '(2)', '①']."""
-    # ①… survive NFKC (which makes them digits) as markers; Ⅱ … become their numbers
-    protected = "".join(
-        f"\x00{CIRCLED.index(c)}\x00"
-        if c in CIRCLED
-        else f" {ROMAN.index(c) + 1} "
-        if c in ROMAN
-        else c
-        for c in part
-    )
+    protected = "".join(_before_nfkc(c) for c in part)
     text = unicodedata.normalize("NFKC", protected)
     text = re.sub(r"\x00(\d+)\x00", lambda m: CIRCLED[int(m.group(1))], text)
     tokens: list[str] = []

@@ -170,18 +170,22 @@ def _draft_units(draft: Draft) -> tuple[list[str], list[str], list[list[str]]]:
     return paths, passages, sentences
 
 
+def _embedded(paths: list[str], sentences: list[list[str]]) -> list[str]:
+    return [p or " " for p in paths] + [x for group in sentences for x in group]
+
+
 def passage_texts(draft: Draft) -> list[str]:
     """Every text :func:`index_draft` embeds for ``draft`` (with the ``passage`` prompt), in the
     order it embeds them."""
     paths, _, sentences = _draft_units(draft)
-    return [p or " " for p in paths] + [x for group in sentences for x in group]
+    return _embedded(paths, sentences)
 
 
 def index_draft(draft: Draft, embedder: Embedder, *, match_mode: str = "A") -> DraftIndex:
     """Embed and tokenise a draft's sections (each heading path and each sentence)."""
     sections = list(draft.sections)
     paths, passages, sentences = _draft_units(draft)
-    vectors = embedder(passage_texts(draft), "passage")
+    vectors = embedder(_embedded(paths, sentences), "passage")
     heading_vectors = vectors[: len(paths)]
     sentence_flat = vectors[len(paths) :]
     sentence_vectors: list[np.ndarray] = []
