@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -24,8 +25,16 @@ from pipeline.drafts import (
     sections_from_lines,
 )
 from pipeline.errors import InputFileError
+from pipeline.schema import Draft
 
 from .conftest import Borderless, print_pdf
+
+
+def draft_of(lines: Sequence[str], draft_id: str = "draft") -> Draft:
+    """A draft read from lines as from a file (for the 該当箇所 tests)."""
+    title, sections = sections_from_lines(lines, draft_id)
+    return Draft(draft_id, title, tuple(sections))
+
 
 MARKDOWN_DRAFT = """\
 # 公金収納に係る共通化推進方針（案）
@@ -223,7 +232,7 @@ def test_headings_numbered_with_their_whole_path_keep_the_number_as_id() -> None
     ]
     assert by_id["1"].text == "本方針の目的を定める。" and not by_id["1.2"].is_leaf
     # a submitter's 「1-2-1」 or 「１．２．１」 finds the section
-    draft = read_draft_from_text(DOTTED_DRAFT)
+    draft = draft_of(DOTTED_DRAFT.splitlines())
     assert resolve_location("1-2-1", draft) == resolve_location("１．２．１", draft) == ["1.2.1"]
 
 
@@ -266,7 +275,7 @@ def test_parts_numbered_dai_1_without_sho_are_chapters() -> None:
         ("3", "費用"),
         ("3.1", "負担"),
     ]
-    draft = read_draft_from_text("\n".join(lines))
+    draft = draft_of(lines)
     assert resolve_location("第２の１", draft) == ["2.1"]
     assert resolve_location("第3章第1節", draft) == ["3.1"]
 
@@ -274,7 +283,7 @@ def test_parts_numbered_dai_1_without_sho_are_chapters() -> None:
 def test_parts_numbered_in_roman_numerals_are_the_first_level() -> None:
     lines = ["方針（案）", "Ⅰ　総論", "本文。", "1. 目的", "目的。", "Ⅱ　方向性", "本文。"]
     lines += ["1. 申請", "(1) 様式", "様式。", "2. 届出", "届出。"]
-    draft = read_draft_from_text("\n".join(lines))
+    draft = draft_of(lines)
     assert draft.section_ids() == ["1", "1.1", "2", "2.1", "2.1.(1)", "2.2"]
     assert resolve_location("Ⅱ-1-(1)", draft) == resolve_location("Ⅱ１（１）", draft) == ["2.1.(1)"]
 
@@ -309,13 +318,6 @@ def test_any_tree_numbered_1_1_2_reads_into_its_numbers(tree: list, fullwidth: b
 
     add(tree, [])
     assert [s.section_id for s in sections_from_lines(lines, "tree")[1]] == ids
-
-
-def read_draft_from_text(text: str):
-    from pipeline.schema import Draft
-
-    title, sections = sections_from_lines(text.splitlines(), "dotted")
-    return Draft(draft_id="dotted", title=title, sections=sections)
 
 
 def test_docx_draft_goes_through_the_same_detector(tmp_path: Path) -> None:
@@ -720,19 +722,14 @@ def test_location_hints(hint: str, ids: list[str]) -> None:
 
 
 def test_resolve_location_finds_ids_that_exist() -> None:
-    _, sections = sections_from_lines(FULLWIDTH_CHAPTER_DRAFT.splitlines(), "shobo")
-    from pipeline.schema import Draft
-
-    draft = Draft("shobo", "", tuple(sections))
+    draft = draft_of(FULLWIDTH_CHAPTER_DRAFT.splitlines())
     assert resolve_location("第2章１．（２）", draft) == ["2.1.(2)"]
     assert resolve_location("１（２）①", draft) == ["2.1.(2).①"]  # chapter left out
     assert resolve_location("5.(9)", draft) == []
 
 
 def test_bracketed_katakana_keep_their_brackets_and_match_either_way() -> None:
-    from pipeline.schema import Draft
-
-    _, sections = sections_from_lines(
+    draft = draft_of(
         [
             "# 1. 総論",
             "## (1) 手続",
@@ -744,7 +741,6 @@ def test_bracketed_katakana_keep_their_brackets_and_match_either_way() -> None:
         ],
         "nouchi",
     )
-    draft = Draft("nouchi", "", tuple(sections))
     assert draft.section_ids()[-2:] == ["1.(1).①.(ア)", "1.(1).①.(イ)"]
     assert resolve_location("1(1)①(イ)", draft) == ["1.(1).①.(イ)"]
     assert resolve_location("１（１）①イ", draft) == ["1.(1).①.(イ)"]  # brackets left out
