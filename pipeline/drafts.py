@@ -657,10 +657,20 @@ def _before_nfkc(char: str) -> str:
     return char
 
 
+#: A Roman numeral typed in Latin letters (「II-1」「Ⅳ」 after NFKC) where it stands alone as a
+#: number: not inside a word (「IT」「DX」) and followed by a separator, a bracket or the end.
+_LATIN_ROMAN_NUMBER = re.compile(r"(?<![A-Za-z])([IVX]{1,5})(?=[-.・ー－(（\s]|$)")
+
+
+def _latin_roman(match: re.Match[str]) -> str:
+    numeral = match.group(1)
+    return f" {_ROMAN_VALUES[numeral]} " if numeral in _ROMAN_VALUES else numeral
+
+
 def _hint_tokens(part: str) -> list[str]:
     """Numbering tokens of one reference, e.g. '3（2）①' → ['3', '(2)', '①']."""
     protected = "".join(_before_nfkc(c) for c in part)
-    text = unicodedata.normalize("NFKC", protected)
+    text = _LATIN_ROMAN_NUMBER.sub(_latin_roman, unicodedata.normalize("NFKC", protected))
     text = re.sub(r"\x00(\d+)\x00", lambda m: CIRCLED[int(m.group(1))], text)
     tokens: list[str] = []
     for match in _HINT_TOKEN.finditer(text):

@@ -286,6 +286,27 @@ def test_parts_numbered_in_roman_numerals_are_the_first_level() -> None:
     draft = draft_of(lines)
     assert draft.section_ids() == ["1", "1.1", "2", "2.1", "2.1.(1)", "2.2"]
     assert resolve_location("Ⅱ-1-(1)", draft) == resolve_location("Ⅱ１（１）", draft) == ["2.1.(1)"]
+    assert (
+        resolve_location("II-1-(1)", draft)
+        == resolve_location("II．１（１）", draft)
+        == ["2.1.(1)"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("hint", "ids"),
+    [
+        ("II-1-(1)", ["2.1.(1)"]),
+        ("IV.2", ["4.2"]),
+        ("III（１）", ["3.(1)"]),
+        ("IT化 3(1)", ["3.(1)"]),  # letters of a word are no numeral
+        ("DX推進 1", ["1"]),
+        ("X線 2.(1)", ["2.(1)"]),
+        ("IIX-1", ["1"]),  # no Roman numeral at all
+    ],
+)
+def test_roman_numerals_typed_in_latin_letters_in_a_location(hint: str, ids: list[str]) -> None:
+    assert parse_location(hint) == ids
 
 
 def _dotted_tree(depth: int = 1) -> st.SearchStrategy[list]:
