@@ -774,21 +774,38 @@ def resolve_location(hint: str, draft: Draft) -> list[str]:
     """Section ids of ``draft`` that a 該当箇所 string points to (empty when none exist).
 
     An exact id wins; otherwise an id that ends with the reference (a chapter left out), so
-    「３（２）」 finds ``2.3.(2)`` in a draft with chapters. Katakana match with or without
-    brackets: submitters write 「②ア」 for a heading 「(ア)」 and the reverse.
+    「３（２）」 finds ``2.3.(2)`` in a draft with chapters; a chapter written before a number that
+    already holds it (「第2章2.3」) is dropped. Katakana match with or without brackets:
+    submitters write 「②ア」 for a heading 「(ア)」 and the reverse. 「・」 lists references
+    (「3.(1)・(2)」) unless only the path it would join exists (「第２・３・（２）」).
     """
     existing = draft.section_ids()
     keys = [_kana_key(s) for s in existing]
-    found: list[str] = []
-    for candidate in parse_location(hint):
+
+    def matches(candidate: str) -> list[str]:
         key = _kana_key(candidate)
         if candidate in existing:
-            matches = [candidate]
-        elif key in keys:
-            matches = [existing[keys.index(key)]]
-        else:
-            matches = [s for s, k in zip(existing, keys, strict=True) if k.endswith("." + key)]
-        for match in matches:
+            return [candidate]
+        if key in keys:
+            return [existing[keys.index(key)]]
+        ends = [s for s, k in zip(existing, keys, strict=True) if k.endswith("." + key)]
+        head, _, rest = candidate.partition(".")
+        if not ends and rest.split(".")[0] == head:  # 「第2章2.3」 where 2.3 is the whole path
+            return matches(rest)
+        return ends
+
+    def exists(candidate: str) -> bool:
+        return candidate in existing or _kana_key(candidate) in keys
+
+    found: list[str] = []
+    candidates = parse_location(hint)
+    if "・" in hint and not all(exists(c) for c in candidates):
+        # 「第２・３・（２）」: 「・」 joins the parts of one path, not several references
+        joined = parse_location(hint.replace("・", "."))
+        if joined and all(exists(c) for c in joined):
+            candidates = joined
+    for candidate in candidates:
+        for match in matches(candidate):
             if match not in found:
                 found.append(match)
     return found

@@ -819,3 +819,31 @@ def test_section_detector_never_crashes_and_ids_are_unique(lines: list[str]) -> 
     _, sections = sections_from_lines(lines, "x")
     ids = [s.section_id for s in sections]
     assert len(ids) == len(set(ids))
+
+
+def test_a_chapter_written_before_a_whole_path_is_dropped() -> None:
+    draft = draft_of(
+        ["方針（案）", "1. 目的", "目的。", "2. 申請", "2.1 様式", "様式。", "2.3 期限", "期限。"]
+    )
+    assert (
+        resolve_location("第2章2.3", draft) == resolve_location("第２章 ２．３", draft) == ["2.3"]
+    )
+    assert resolve_location("第2章 2.1", draft) == ["2.1"]
+    assert resolve_location("第3章1", draft) == []  # no chapter 3, and 1 does not repeat it
+
+
+def test_a_middle_dot_joins_a_path_only_where_the_references_do_not_exist() -> None:
+    lines = ["方針（案）", "第１　総則", "１　目的", "目的。", "第２　対象", "１　範囲", "範囲。"]
+    lines += [
+        "２　手続",
+        "（１）　申請",
+        "申請。",
+        "（２）　届出",
+        "届出。",
+        "第３　体制",
+        "体制。",
+    ]
+    draft = draft_of(lines)
+    assert resolve_location("第２・２・（２）", draft) == ["2.2.(2)"]
+    assert resolve_location("第２の２（１）・（２）", draft) == ["2.2.(1)", "2.2.(2)"]
+    assert resolve_location("第２・第３", draft) == ["2", "3"]
