@@ -128,6 +128,7 @@ class TrainConfig:
         "data/holdout6",
         "data/holdout7",
         "data/holdout8",
+        "data/holdout9",
         "data/extra1",
     )
     model_dir: str = "models/triage"

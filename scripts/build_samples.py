@@ -62,6 +62,11 @@ HOLDOUT8_DRAFTS = ("okugai-koukoku", "ninshin-todoke")
 #: full-width items restart; the export as Excel.
 HOLDOUT9 = DATA / "holdout9"
 HOLDOUT9_DRAFTS = ("seikatsu-hogo", "shuryo-menkyo")
+#: The tenth (2026-11-29, eleventh session), written while hold-out 9 became training data: one
+#: draft only as PDF numbered like a Word multilevel list (「2.3.1」), one as plain text numbered
+#: like a 通知 (「第２　…」 parts, 「３　…」 items); the export UTF-8 with BOM.
+HOLDOUT10 = DATA / "holdout10"
+HOLDOUT10_DRAFTS = ("risai-shomei", "akiya-taisaku")
 EXTRA1 = DATA / "extra1"
 EXTRA1_DRAFTS = ("inu-touroku", "shougai-techou", "tenshutsu-tennyu", "kansensho-hassei")
 #: Drafts written without Markdown marks are shipped as .txt, as users would have them.
@@ -73,12 +78,13 @@ PLAIN_TEXT_DRAFTS = (
     "tenshutsu-tennyu",
     "yochokin-shoukai",
     "ninshin-todoke",
+    "akiya-taisaku",
 )
 #: Drafts shipped only as Word (no Markdown copy next to them).
 WORD_ONLY_DRAFTS = ("maisou-kyoka", "koei-jutaku", "suidou-shiyou", "shuryo-menkyo")
 #: Drafts shipped only as PDF, laid out as a printed page: lines wrapped at a fixed width, a page
 #: number at the foot of every page.
-PDF_ONLY_DRAFTS = ("kenchiku-kakunin", "kijitsumae-tohyo")
+PDF_ONLY_DRAFTS = ("kenchiku-kakunin", "kijitsumae-tohyo", "risai-shomei")
 CHANNEL_JA = {
     "selection_request": ("作業依頼への回答", "ⅰ"),
     "interim_briefing": ("中間報告会での指摘", "ⅱ"),
@@ -361,6 +367,7 @@ def main() -> None:
     build_holdout(HOLDOUT7, HOLDOUT7_DRAFTS, "opinions_r8_holdout7.xlsx", "xlsx", 20261204)
     build_holdout(HOLDOUT8, HOLDOUT8_DRAFTS, "opinions_r8_holdout8_cp932.csv", "cp932", 20261205)
     build_holdout(HOLDOUT9, HOLDOUT9_DRAFTS, "opinions_r8_holdout9.xlsx", "xlsx", 20261206)
+    build_holdout(HOLDOUT10, HOLDOUT10_DRAFTS, "opinions_r8_holdout10.csv", "utf-8-sig", 20261207)
 
 
 def build_holdout(
