@@ -28,6 +28,15 @@ KANA = "アイウエオカキクケコサシスセソタチツテトナニヌネ
 ROMAN = "ⅠⅡⅢⅣⅤⅥⅦⅧⅨⅩⅪⅫ"
 _ROMAN_VALUES = {format_number(n, "upperRoman"): n for n in range(1, 21)}
 _KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
+#: Circled digits of other fonts' blocks, read as ①–⑩: 「➀➁➂」 (dingbat sans-serif, as in the
+#: council's own documents), 「➊」「❶」 (negative) and 「⓵」 (double circled).
+_CIRCLED_VARIANTS = str.maketrans(
+    {
+        chr(first + i): CIRCLED[i]
+        for first in (0x2780, 0x278A, 0x2776, 0x24F5)  # ➀ ➊ ❶ ⓵ … each ten long
+        for i in range(10)
+    }
+)
 _SPACE = r"[ \t\u3000]"
 #: 「Ⅱ」 before a mark or a space, or 「II」 before a full stop (「I think」 is English).
 _ROMAN_NUMERAL = rf"[{ROMAN}](?=[.．、]|{_SPACE})|[IVX]{{1,5}}(?=[.．])"
@@ -105,6 +114,7 @@ def parse_heading(line: str) -> Heading | None:
     stripped = _MARKDOWN_MARK.sub("", line).strip()
     if _OPENS_EMPHASIS.match(stripped):
         stripped = _EMPHASIS.sub("", stripped).strip()
+    stripped = stripped[:1].translate(_CIRCLED_VARIANTS) + stripped[1:]
     if stripped[:1] and stripped[0] in PAREN_DIGITS:  # 「⑵」 is 「(2)」 in one character
         stripped = f"({PAREN_DIGITS.index(stripped[0]) + 1})" + stripped[1:]
     for kind, pattern in _HEADING_PATTERNS:
@@ -669,7 +679,7 @@ def _latin_roman(match: re.Match[str]) -> str:
 
 def _hint_tokens(part: str) -> list[str]:
     """Numbering tokens of one reference, e.g. '3（2）①' → ['3', '(2)', '①']."""
-    protected = "".join(_before_nfkc(c) for c in part)
+    protected = "".join(_before_nfkc(c) for c in part.translate(_CIRCLED_VARIANTS))
     text = _LATIN_ROMAN_NUMBER.sub(_latin_roman, unicodedata.normalize("NFKC", protected))
     text = re.sub(r"\x00(\d+)\x00", lambda m: CIRCLED[int(m.group(1))], text)
     tokens: list[str] = []
@@ -757,7 +767,7 @@ def location_words_text(hint: str) -> str:
     → 「費用負担について」, 「P5 3.(2)」 → ''): submitters often name a heading instead of its number."""
     if not isinstance(hint, str):
         return ""
-    text = _PAGE_REF.sub(" ", unicodedata.normalize("NFKC", hint))
+    text = _PAGE_REF.sub(" ", unicodedata.normalize("NFKC", hint.translate(_CIRCLED_VARIANTS)))
     text = _HINT_TOKEN.sub(" ", text)
     return re.sub(r"[\s.,、。・()（）]+", " ", text).strip()
 

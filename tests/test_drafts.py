@@ -104,6 +104,10 @@ FULLWIDTH_CHAPTER_DRAFT = """\
         ("**(ア)** 政令で定める係数", "kana", "(ア)", "政令で定める係数"),
         ("### __（３）選考__", "paren", "(3)", "選考"),
         ("⑵　費用負担", "paren", "(2)", "費用負担"),
+        # other fonts' circled digits: 「➀」 as the council's own documents print it, 「❷」「⓷」
+        ("➀ システムは共通化", "circled", "①", "システムは共通化"),
+        ("❷　効果の見込み", "circled", "②", "効果の見込み"),
+        ("⓷ 実現可能性", "circled", "③", "実現可能性"),
         ("第１　総則", "chapter", "1", "総則"),
         ("第十　雑則", "chapter", "10", "雑則"),
         ("第3節　手続の流れ", "setsu", "3", "手続の流れ"),
@@ -291,6 +295,12 @@ def test_parts_numbered_in_roman_numerals_are_the_first_level() -> None:
         == resolve_location("II．１（１）", draft)
         == ["2.1.(1)"]
     )
+
+
+def test_circled_digits_of_other_fonts_in_a_location() -> None:
+    assert parse_location("基本方針２（３）➀") == parse_location("2(3)①") == ["2.(3).①"]
+    assert parse_location("3.(1)➁及び❸") == ["3.(1).②", "3.(1).③"]
+    assert location_words_text("基本方針２（３）➀") == "基本方針"
 
 
 @pytest.mark.parametrize(
