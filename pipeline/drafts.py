@@ -667,8 +667,8 @@ def _before_nfkc(char: str) -> str:
     return char
 
 
-#: A Roman numeral typed in Latin letters (「II-1」「Ⅳ」 after NFKC) where it stands alone as a
-#: number: not inside a word (「IT」「DX」) and followed by a separator, a bracket or the end.
+#: A Roman numeral typed in Latin letters (「II-1」「IV.2」) where it stands alone as a number:
+#: not inside a word (「IT」「DX」) and followed by a separator, a bracket or the end.
 _LATIN_ROMAN_NUMBER = re.compile(r"(?<![A-Za-z])([IVX]{1,5})(?=[-.・ー－(（\s]|$)")
 
 
@@ -800,7 +800,7 @@ def resolve_location(hint: str, draft: Draft) -> list[str]:
             return [existing[keys.index(key)]]
         ends = [s for s, k in zip(existing, keys, strict=True) if k.endswith("." + key)]
         head, _, rest = candidate.partition(".")
-        if not ends and rest.split(".")[0] == head:  # 「第2章2.3」 where 2.3 is the whole path
+        if not ends and "." in rest and rest.split(".")[0] == head:  # 「第2章2.3」: 2.3 is a path
             return matches(rest)
         return ends
 

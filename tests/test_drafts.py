@@ -840,6 +840,7 @@ def test_a_chapter_written_before_a_whole_path_is_dropped() -> None:
     )
     assert resolve_location("第2章 2.1", draft) == ["2.1"]
     assert resolve_location("第3章1", draft) == []  # no chapter 3, and 1 does not repeat it
+    assert resolve_location("2-2", draft) == []  # no 2.2: not section 2 either
 
 
 def test_a_middle_dot_joins_a_path_only_where_the_references_do_not_exist() -> None:
