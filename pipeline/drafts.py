@@ -792,27 +792,28 @@ def resolve_location(hint: str, draft: Draft) -> list[str]:
     existing = draft.section_ids()
     keys = [_kana_key(s) for s in existing]
 
-    def matches(candidate: str) -> list[str]:
-        key = _kana_key(candidate)
+    def exact(candidate: str) -> str | None:
         if candidate in existing:
-            return [candidate]
-        if key in keys:
-            return [existing[keys.index(key)]]
+            return candidate
+        key = _kana_key(candidate)
+        return existing[keys.index(key)] if key in keys else None
+
+    def matches(candidate: str) -> list[str]:
+        if (same := exact(candidate)) is not None:
+            return [same]
+        key = _kana_key(candidate)
         ends = [s for s, k in zip(existing, keys, strict=True) if k.endswith("." + key)]
         head, _, rest = candidate.partition(".")
         if not ends and "." in rest and rest.split(".")[0] == head:  # 「第2章2.3」: 2.3 is a path
             return matches(rest)
         return ends
 
-    def exists(candidate: str) -> bool:
-        return candidate in existing or _kana_key(candidate) in keys
-
     found: list[str] = []
     candidates = parse_location(hint)
-    if "・" in hint and not all(exists(c) for c in candidates):
+    if "・" in hint and any(exact(c) is None for c in candidates):
         # 「第２・３・（２）」: 「・」 joins the parts of one path, not several references
         joined = parse_location(hint.replace("・", "."))
-        if joined and all(exists(c) for c in joined):
+        if joined and all(exact(c) is not None for c in joined):
             candidates = joined
     for candidate in candidates:
         for match in matches(candidate):
