@@ -129,6 +129,7 @@ class TrainConfig:
         "data/holdout7",
         "data/holdout8",
         "data/holdout9",
+        "data/holdout10",
         "data/extra1",
     )
     model_dir: str = "models/triage"

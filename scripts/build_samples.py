@@ -67,6 +67,11 @@ HOLDOUT9_DRAFTS = ("seikatsu-hogo", "shuryo-menkyo")
 #: like a 通知 (「第２　…」 parts, 「３　…」 items); the export UTF-8 with BOM.
 HOLDOUT10 = DATA / "holdout10"
 HOLDOUT10_DRAFTS = ("risai-shomei", "akiya-taisaku")
+#: The eleventh (2026-11-29, twelfth session), written while hold-out 10 became training data:
+#: one draft only as Word with typed 「第1章」「1.」「(1)」 numbers, one as plain text in Roman-numeral
+#: parts (「Ⅲ　…」) with 「1.」 items and 「ア」; the export as a cp932 CSV.
+HOLDOUT11 = DATA / "holdout11"
+HOLDOUT11_DRAFTS = ("koseki-kouiki", "gan-kenshin")
 EXTRA1 = DATA / "extra1"
 EXTRA1_DRAFTS = ("inu-touroku", "shougai-techou", "tenshutsu-tennyu", "kansensho-hassei")
 #: Drafts written without Markdown marks are shipped as .txt, as users would have them.
@@ -79,9 +84,16 @@ PLAIN_TEXT_DRAFTS = (
     "yochokin-shoukai",
     "ninshin-todoke",
     "akiya-taisaku",
+    "gan-kenshin",
 )
 #: Drafts shipped only as Word (no Markdown copy next to them).
-WORD_ONLY_DRAFTS = ("maisou-kyoka", "koei-jutaku", "suidou-shiyou", "shuryo-menkyo")
+WORD_ONLY_DRAFTS = (
+    "maisou-kyoka",
+    "koei-jutaku",
+    "suidou-shiyou",
+    "shuryo-menkyo",
+    "koseki-kouiki",
+)
 #: Drafts shipped only as PDF, laid out as a printed page: lines wrapped at a fixed width, a page
 #: number at the foot of every page.
 PDF_ONLY_DRAFTS = ("kenchiku-kakunin", "kijitsumae-tohyo", "risai-shomei")
@@ -368,6 +380,7 @@ def main() -> None:
     build_holdout(HOLDOUT8, HOLDOUT8_DRAFTS, "opinions_r8_holdout8_cp932.csv", "cp932", 20261205)
     build_holdout(HOLDOUT9, HOLDOUT9_DRAFTS, "opinions_r8_holdout9.xlsx", "xlsx", 20261206)
     build_holdout(HOLDOUT10, HOLDOUT10_DRAFTS, "opinions_r8_holdout10.csv", "utf-8-sig", 20261207)
+    build_holdout(HOLDOUT11, HOLDOUT11_DRAFTS, "opinions_r8_holdout11_cp932.csv", "cp932", 20261208)
 
 
 def build_holdout(
