@@ -667,9 +667,10 @@ def _before_nfkc(char: str) -> str:
     return char
 
 
-#: A Roman numeral typed in Latin letters (「II-1」「IV.2」) where it stands alone as a number:
-#: not inside a word (「IT」「DX」) and followed by a separator, a bracket or the end.
-_LATIN_ROMAN_NUMBER = re.compile(r"(?<![A-Za-z])([IVX]{1,5})(?=[-.・ー－(（\s]|$)")
+#: A Roman numeral typed in Latin letters (「II-1」「IV.2」「IV2」) where it stands alone as a
+#: number: not inside a word (「IT」「DX」) and followed by a separator, a bracket, a digit (「V4」
+#: is part Ⅴ's item 4, as 「Ⅴ4」 is) or the end.
+_LATIN_ROMAN_NUMBER = re.compile(r"(?<![A-Za-z])([IVX]{1,5})(?=[-.・ー－(（\s\d]|$)")
 
 
 def _latin_roman(match: re.Match[str]) -> str:

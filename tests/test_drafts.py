@@ -309,6 +309,10 @@ def test_circled_digits_of_other_fonts_in_a_location() -> None:
         ("II-1-(1)", ["2.1.(1)"]),
         ("IV.2", ["4.2"]),
         ("III（１）", ["3.(1)"]),
+        ("V4", ["5.4"]),  # a part's numeral glued to its item, as 「Ⅴ4」 is read
+        ("IV２（1）", ["4.2.(1)"]),
+        ("III4(2)ア", ["3.4.(2).ア"]),
+        ("CV2", ["2"]),  # letters of a word again
         ("IT化 3(1)", ["3.(1)"]),  # letters of a word are no numeral
         ("DX推進 1", ["1"]),
         ("X線 2.(1)", ["2.(1)"]),
