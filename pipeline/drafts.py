@@ -38,6 +38,7 @@ _CIRCLED_VARIANTS = str.maketrans(
     }
 )
 _SPACE = r"[ \t\u3000]"
+_KANJI_NUMERALS = "一二三四五六七八九十"
 #: 「Ⅱ」 before a mark or a space, or 「II」 before a full stop (「I think」 is English).
 _ROMAN_NUMERAL = rf"[{ROMAN}](?=[.．、]|{_SPACE})|[IVX]{{1,5}}(?=[.．])"
 _HEADING_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -66,6 +67,10 @@ _HEADING_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"^([0-9０-９]{1,2})(?:[.．](?![0-9０-９])|、|" + _SPACE + r")" + _SPACE + r"*(\S.*)$"
         ),
     ),
+    # 「一　目的」 and 「（一）　申請」: items numbered in kanji under 「第一」, as older 要綱 and 通知
+    # number them (a space or 「、」 after the numeral: 「一方」「一部の」 are not headings)
+    ("kanji", re.compile(rf"^([{_KANJI_NUMERALS}]{{1,3}})(?:{_SPACE}+|、)(\S.*)$")),
+    ("kanji_paren", re.compile(rf"^[(（]([{_KANJI_NUMERALS}]{{1,3}})[)）]{_SPACE}*(\S.*)$")),
     ("paren", re.compile(r"^[(（]([0-9０-９]{1,2})[)）]" + _SPACE + r"*(.*)$")),
     ("circled", re.compile(r"^([" + CIRCLED + r"])" + _SPACE + r"*(.*)$")),
     ("kana_paren", re.compile(r"^[(（]([" + KANA + r"])[)）]" + _SPACE + r"*(.*)$")),
@@ -127,8 +132,10 @@ def parse_heading(line: str) -> Heading | None:
             if value is None:  # 「IIII.」: not a numeral
                 continue
             token = str(value)
-        elif kind in ("chapter", "setsu", "decimal"):
+        elif kind in ("chapter", "setsu", "decimal", "kanji"):
             token = str(_number(raw))
+        elif kind == "kanji_paren":
+            token = f"({_number(raw)})"
         elif kind == "dotted":
             token = ".".join(str(_number(n)) for n in re.split(r"[.．\-－]", raw))
         elif kind == "paren":
@@ -673,6 +680,21 @@ def _before_nfkc(char: str) -> str:
 _LATIN_ROMAN_NUMBER = re.compile(r"(?<![A-Za-z])([IVX]{1,5})(?=[-.・ー－(（\s\d]|$)")
 
 
+#: A kanji numeral used as a number in a 該当箇所 (after NFKC): after 第, 章 or 節, in brackets, or
+#: standing alone before の, ・, a bracket, a space or the end (「第三の二の（一）」「三・二」); not
+#: inside a word (「一部」「二重」「統一の」).
+_KANJI_NUMBER_IN_HINT = re.compile(
+    rf"(?<=[第章節])([{_KANJI_NUMERALS}]{{1,3}})"
+    rf"|(?<=\()([{_KANJI_NUMERALS}]{{1,3}})(?=\))"
+    rf"|(?<![\u3400-\u9fff々])([{_KANJI_NUMERALS}]{{1,3}})(?=[のノ・.(\s]|$)"
+)
+
+
+def _arabic_numbers(text: str) -> str:
+    """A hint's kanji numerals in Arabic digits, so 「第三の二の（一）」 reads as 「第3の2の(1)」."""
+    return _KANJI_NUMBER_IN_HINT.sub(lambda m: str(_number(m.group(0))), text)
+
+
 def _latin_roman(match: re.Match[str]) -> str:
     numeral = match.group(1)
     return f" {_ROMAN_VALUES[numeral]} " if numeral in _ROMAN_VALUES else numeral
@@ -682,6 +704,7 @@ def _hint_tokens(part: str) -> list[str]:
     """Numbering tokens of one reference, e.g. '3（2）①' → ['3', '(2)', '①']."""
     protected = "".join(_before_nfkc(c) for c in part.translate(_CIRCLED_VARIANTS))
     text = _LATIN_ROMAN_NUMBER.sub(_latin_roman, unicodedata.normalize("NFKC", protected))
+    text = _arabic_numbers(text)
     text = re.sub(r"\x00(\d+)\x00", lambda m: CIRCLED[int(m.group(1))], text)
     tokens: list[str] = []
     for match in _HINT_TOKEN.finditer(text):
@@ -769,7 +792,7 @@ def location_words_text(hint: str) -> str:
     if not isinstance(hint, str):
         return ""
     text = _PAGE_REF.sub(" ", unicodedata.normalize("NFKC", hint.translate(_CIRCLED_VARIANTS)))
-    text = _HINT_TOKEN.sub(" ", text)
+    text = _HINT_TOKEN.sub(" ", _arabic_numbers(text))
     return re.sub(r"[\s.,、。・()（）]+", " ", text).strip()
 
 

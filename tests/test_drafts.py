@@ -297,6 +297,46 @@ def test_parts_numbered_in_roman_numerals_are_the_first_level() -> None:
     )
 
 
+def test_items_numbered_in_kanji_under_kanji_parts() -> None:
+    """「第一」「一　」「（一）」, as older 要綱 and 通知 number: ids in digits, as 「第１」「１」「（１）」."""
+    lines = ["方針（案）", "第一　総則", "一　目的", "目的。", "二　定義", "本文。"]
+    lines += [
+        "（一）　申請",
+        "申請。",
+        "（二）　届出",
+        "一部の団体では届出が多い。",
+        "一方で、少ない。",
+    ]
+    lines += ["第二　方向性", "一、申請", "本文。", "十二　雑則", "雑則。"]
+    draft = draft_of(lines)
+    assert draft.section_ids() == ["1", "1.1", "1.2", "1.2.(1)", "1.2.(2)", "2", "2.1", "2.12"]
+    assert {s.section_id: s.text for s in draft.sections}[
+        "1.2.(2)"
+    ] == "一部の団体では届出が多い。\n一方で、少ない。"
+    assert resolve_location("第一の二の（二）", draft) == ["1.2.(2)"]
+    assert resolve_location("第1の2(2)", draft) == ["1.2.(2)"]
+    assert resolve_location("第二・十二", draft) == ["2.12"]
+    assert resolve_location("二の（一）", draft) == ["1.2.(1)"]
+
+
+@pytest.mark.parametrize(
+    ("hint", "ids"),
+    [
+        ("第三の二の（一）", ["3.2.(1)"]),
+        ("第３の２（１）", ["3.2.(1)"]),
+        ("三の（二）", ["3.(2)"]),
+        ("第十二の一", ["12.1"]),
+        ("第三章二", ["3.2"]),
+        ("P5 第二の一", ["2.1"]),
+        ("一部の団体について", []),  # numerals inside words are no numbers
+        ("二重入力", []),
+        ("統一の様式", []),
+    ],
+)
+def test_kanji_numerals_in_a_location(hint: str, ids: list[str]) -> None:
+    assert parse_location(hint) == ids
+
+
 def test_circled_digits_of_other_fonts_in_a_location() -> None:
     assert parse_location("基本方針２（３）➀") == parse_location("2(3)①") == ["2.(3).①"]
     assert parse_location("3.(1)➁及び❸") == ["3.(1).②", "3.(1).③"]
