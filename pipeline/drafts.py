@@ -21,7 +21,14 @@ import pandas as pd
 from pipeline.errors import InputFileError, InputSchemaError
 from pipeline.schema import RESOLVED_COLUMNS, Draft, RowError, Section
 from pipeline.tables import header_key, locate_header, normalize_text, read_table
-from pipeline.word import CIRCLED, PAREN_DIGITS, docx_lines, format_number, table_row_line
+from pipeline.word import (
+    CIRCLED,
+    PAGE_BREAK,
+    PAREN_DIGITS,
+    docx_lines,
+    format_number,
+    table_row_line,
+)
 
 KANA = "アイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワ"
 #: Ⅰ … Ⅻ, one character each (NFKC turns them into 「I」「II」 …).
@@ -146,11 +153,6 @@ def parse_heading(line: str) -> Heading | None:
             token = raw
         return Heading(kind, token, title)
     return None
-
-
-#: Opens each page of a printed draft, followed by the page's printed number ("\f" + "3"): the
-#: PDF reader puts one before every page, so that sections know the pages they span.
-PAGE_BREAK = "\f"
 
 
 def sections_from_lines(lines: Iterable[str], draft_id: str) -> tuple[str, list[Section]]:

@@ -238,8 +238,50 @@ def _row_line(cells: list[Any]) -> str:
     return table_row_line(texts)
 
 
+#: Opens each page of a paged draft, followed by the page's number ("\f" + "3"): the PDF and Word
+#: readers put one before every page, so that sections know the pages they span.
+PAGE_BREAK = "\f"
+
+
+def _page_breaks(element: Any, rendered: bool) -> tuple[int, int]:
+    """(page breaks before or inside an element's text, breaks after all of it).
+
+    ``rendered``: count the page boundaries Word recorded when it last laid the file out
+    (``w:lastRenderedPageBreak``, which covers every cause of a new page); otherwise the breaks
+    typed into it (a page break, 「改ページ前」, a section break). A break with text after it in
+    the same element puts the element on the new page; one at its end, the element after it."""
+    before = after = 0
+    pending = 0  # breaks seen with no text after them yet
+    if not rendered:
+        properties = element.find(qn("w:pPr"))
+        if properties is not None:
+            flag = properties.find(qn("w:pageBreakBefore"))
+            if flag is not None and flag.get(qn("w:val")) not in ("0", "false", "off"):
+                before += 1
+    for node in element.iter(qn("w:t"), qn("w:br"), qn("w:lastRenderedPageBreak")):
+        if node.tag == qn("w:t"):
+            if node.text:
+                before, pending = before + pending, 0
+        elif node.tag == qn("w:lastRenderedPageBreak"):
+            pending += rendered
+        elif not rendered and node.get(qn("w:type")) == "page":
+            pending += 1
+    after += pending
+    if not rendered:
+        section = element.find(f"{qn('w:pPr')}/{qn('w:sectPr')}")
+        if section is not None:
+            kind = section.find(qn("w:type"))
+            value = kind.get(qn("w:val")) if kind is not None else "nextPage"
+            after += value in ("nextPage", "oddPage", "evenPage")
+    return before, after
+
+
 def docx_lines(document: Any) -> list[str]:
     """Every paragraph (its automatic number in front) and every table row, in document order.
+
+    Where the file knows its pages (Word records where it last broke them, or page breaks are
+    typed in), each page opens with a :data:`PAGE_BREAK` line carrying its number, as a PDF's
+    does: a submitter's 「P5」 then points at the sections on page 5, not at an estimate.
 
     Example:
         >>> from docx import Document  # doctest: +SKIP
@@ -250,16 +292,31 @@ def docx_lines(document: Any) -> list[str]:
     from docx.text.paragraph import Paragraph
 
     numbering = _Numbering.of(document)
-    lines: list[str] = []
-    for child in document.element.body.iterchildren():
+    body = document.element.body
+    rendered = next(body.iter(qn("w:lastRenderedPageBreak")), None) is not None
+    paged = rendered or any(sum(_page_breaks(p, False)) for p in body.iter(qn("w:p")))
+    page = 1
+    lines: list[str] = [f"{PAGE_BREAK}1"] if paged else []
+
+    def add(line: str, element: Any) -> None:
+        nonlocal page
+        before, after = _page_breaks(element, rendered) if paged else (0, 0)
+        if before:
+            page += before
+            lines.append(f"{PAGE_BREAK}{page}")
+        if line:
+            lines.append(line)
+        if after:
+            page += after
+            lines.append(f"{PAGE_BREAK}{page}")
+
+    for child in body.iterchildren():
         if child.tag == qn("w:p"):
             paragraph = Paragraph(child, document)
             numbered = numbering.of_paragraph(paragraph)
             label = numbering.label(*numbered) if numbered else ""
-            lines.append(label + paragraph.text)
+            add(label + paragraph.text, child)
         elif child.tag == qn("w:tbl"):
             for row in Table(child, document).rows:
-                line = _row_line(list(row.cells))
-                if line:
-                    lines.append(line)
+                add(_row_line(list(row.cells)), row._tr)
     return lines

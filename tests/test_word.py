@@ -278,3 +278,58 @@ def test_any_heading_tree_numbered_by_word_reads_into_its_ids(tmp_path: Path, tr
     path = tmp_path / "tree.docx"
     document.save(str(path))
     assert read_draft(path).section_ids() == _ids(tree)
+
+
+def _pages(path: Path) -> dict[str, tuple[int | None, int | None]]:
+    return {s.section_id: (s.page_start, s.page_end) for s in read_draft(path).sections}
+
+
+def test_typed_page_breaks_give_sections_their_pages(tmp_path: Path) -> None:
+    """A break at a paragraph's end starts the next one on a new page; 「改ページ前」 and a
+    section break do too, so a 「P3」 in an opinion can point at the sections on page 3."""
+    from docx.enum.section import WD_SECTION
+    from docx.enum.text import WD_BREAK
+
+    document = Document()
+    document.add_paragraph("方針（案）")
+    document.add_paragraph("1. 総論")
+    document.add_paragraph("総論の本文。").add_run().add_break(WD_BREAK.PAGE)
+    document.add_paragraph("2. 申請")
+    document.add_paragraph("申請の本文。")
+    document.add_paragraph("3. 届出").paragraph_format.page_break_before = True
+    document.add_paragraph("届出の本文。")
+    document.add_section(WD_SECTION.NEW_PAGE)
+    document.add_paragraph("4. 費用")
+    path = tmp_path / "typed.docx"
+    document.save(str(path))
+    assert _pages(path) == {"1": (1, 1), "2": (2, 2), "3": (3, 3), "4": (4, 4)}
+
+
+def test_pages_word_last_rendered_are_used_and_typed_ones_not_counted_twice(
+    tmp_path: Path,
+) -> None:
+    """Word records every page boundary of its last layout (``w:lastRenderedPageBreak``): a
+    section whose text runs over a boundary spans both pages."""
+    document = Document()
+    document.add_paragraph("方針（案）")
+    document.add_paragraph("1. 総論")
+    body = document.add_paragraph("総論の本文の前半。")
+    body.add_run()._r.append(parse_xml(f"<w:lastRenderedPageBreak {nsdecls('w')}/>"))
+    body.add_run("総論の本文の後半。")
+    heading = document.add_paragraph("2. 申請")
+    heading.paragraph_format.page_break_before = True  # Word records this boundary as well
+    heading.runs[0]._r.insert(0, parse_xml(f"<w:lastRenderedPageBreak {nsdecls('w')}/>"))
+    document.add_paragraph("申請の本文。")
+    path = tmp_path / "rendered.docx"
+    document.save(str(path))
+    assert _pages(path) == {"1": (1, 2), "2": (3, 3)}
+    assert "総論の本文の前半。総論の本文の後半。" in read_draft(path).sections[0].text
+
+
+def test_a_word_file_without_pages_leaves_them_unknown(tmp_path: Path) -> None:
+    document = Document()
+    for line in ("方針（案）", "1. 総論", "本文。", "2. 申請", "本文。"):
+        document.add_paragraph(line)
+    path = tmp_path / "flowing.docx"
+    document.save(str(path))
+    assert set(_pages(path).values()) == {(None, None)}
