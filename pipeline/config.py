@@ -130,6 +130,7 @@ class TrainConfig:
         "data/holdout8",
         "data/holdout9",
         "data/holdout10",
+        "data/holdout11",
         "data/extra1",
     )
     model_dir: str = "models/triage"

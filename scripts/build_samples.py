@@ -72,6 +72,12 @@ HOLDOUT10_DRAFTS = ("risai-shomei", "akiya-taisaku")
 #: parts (「Ⅲ　…」) with 「1.」 items and 「ア」; the export as a cp932 CSV.
 HOLDOUT11 = DATA / "holdout11"
 HOLDOUT11_DRAFTS = ("koseki-kouiki", "gan-kenshin")
+#: The twelfth (2026-11-29, twelfth session), written while hold-out 11 became training data: one
+#: draft only as PDF with 「第1章」 chapters and 「第1節」 sections in some of them, one as plain
+#: text numbered in kanji as older 要綱 are (「第三」 parts, 「二　」 items, 「（一）」); the export
+#: as Excel.
+HOLDOUT12 = DATA / "holdout12"
+HOLDOUT12_DRAFTS = ("kari-number", "npo-ninsho")
 EXTRA1 = DATA / "extra1"
 EXTRA1_DRAFTS = ("inu-touroku", "shougai-techou", "tenshutsu-tennyu", "kansensho-hassei")
 #: Drafts written without Markdown marks are shipped as .txt, as users would have them.
@@ -85,6 +91,7 @@ PLAIN_TEXT_DRAFTS = (
     "ninshin-todoke",
     "akiya-taisaku",
     "gan-kenshin",
+    "npo-ninsho",
 )
 #: Drafts shipped only as Word (no Markdown copy next to them).
 WORD_ONLY_DRAFTS = (
@@ -96,7 +103,7 @@ WORD_ONLY_DRAFTS = (
 )
 #: Drafts shipped only as PDF, laid out as a printed page: lines wrapped at a fixed width, a page
 #: number at the foot of every page.
-PDF_ONLY_DRAFTS = ("kenchiku-kakunin", "kijitsumae-tohyo", "risai-shomei")
+PDF_ONLY_DRAFTS = ("kenchiku-kakunin", "kijitsumae-tohyo", "risai-shomei", "kari-number")
 CHANNEL_JA = {
     "selection_request": ("作業依頼への回答", "ⅰ"),
     "interim_briefing": ("中間報告会での指摘", "ⅱ"),
@@ -381,6 +388,7 @@ def main() -> None:
     build_holdout(HOLDOUT9, HOLDOUT9_DRAFTS, "opinions_r8_holdout9.xlsx", "xlsx", 20261206)
     build_holdout(HOLDOUT10, HOLDOUT10_DRAFTS, "opinions_r8_holdout10.csv", "utf-8-sig", 20261207)
     build_holdout(HOLDOUT11, HOLDOUT11_DRAFTS, "opinions_r8_holdout11_cp932.csv", "cp932", 20261208)
+    build_holdout(HOLDOUT12, HOLDOUT12_DRAFTS, "opinions_r8_holdout12.xlsx", "xlsx", 20261209)
 
 
 def build_holdout(
