@@ -263,7 +263,8 @@ def _page_breaks(element: Any, rendered: bool) -> tuple[int, int]:
             if node.text:
                 before, pending = before + pending, 0
         elif node.tag == qn("w:lastRenderedPageBreak"):
-            pending += rendered
+            if rendered:
+                pending += 1
         elif not rendered and node.get(qn("w:type")) == "page":
             pending += 1
     after += pending
