@@ -651,9 +651,14 @@ def sections_frame(drafts: Sequence[Draft]) -> pd.DataFrame:
 
 # --- 該当箇所 (location hints) -------------------------------------------------------------
 
+#: 「〜」「～」「~」「から」 between two references or pages: a range.
+_RANGE_MARK = r"[~～〜]|から"
 _PAGE_REF = re.compile(
-    r"(?:p|P|ｐ|Ｐ)\.?\s*[0-9０-９]+(?:\s*[-~～]\s*[0-9０-９]+)?|[0-9０-９]+\s*(?:ページ|頁)"
+    rf"(?:p|P|ｐ|Ｐ)\.?\s*[0-9０-９]+(?:\s*(?:{_RANGE_MARK}|[-－])\s*[0-9０-９]+)?"
+    rf"|[0-9０-９]+(?:\s*(?:{_RANGE_MARK}|[-－])\s*[0-9０-９]+)?\s*(?:ページ|頁)"
 )
+#: An attachment (「別紙1」「別添２」「参考資料3」): its number is no section of the draft.
+_ATTACHMENT = re.compile(r"(?:別紙|別添|別表|参考資料|資料)\s*[0-9０-９]+")
 _HINT_SPLIT = re.compile(
     r"及び|および|並びに|ならびに|、|,|，|・|/|／|;|；|\s+と\s*|と(?=[(（第0-9０-９])"
 )
@@ -730,43 +735,84 @@ def _hint_tokens(part: str) -> list[str]:
     return tokens
 
 
+def _ordinal(token: str) -> tuple[str, int] | None:
+    """A numbering token's form and number (「3」, 「(3)」, 「③」), or None (「ア」)."""
+    if token in CIRCLED:  # before isdigit(), which 「③」 passes
+        return "circled", CIRCLED.index(token) + 1
+    if token.isdigit():
+        return "digit", int(token)
+    if token.startswith("(") and token[1:-1].isdigit():
+        return "paren", int(token[1:-1])
+    return None
+
+
+def _between(start: list[str], end: list[str]) -> list[list[str]]:
+    """The references strictly inside a range (「2(1)～(4)」 → 2.(2), 2.(3)) when its two ends
+    differ only in their last number, by at most ten; otherwise none."""
+    if len(start) != len(end) or start[:-1] != end[:-1]:
+        return []
+    first, last = _ordinal(start[-1]), _ordinal(end[-1])
+    if first is None or last is None or first[0] != last[0] or not 1 < last[1] - first[1] <= 10:
+        return []
+    form = {"digit": "{}", "paren": "({})"}
+    return [
+        [*start[:-1], CIRCLED[n - 1] if first[0] == "circled" else form[first[0]].format(n)]
+        for n in range(first[1] + 1, last[1])
+    ]
+
+
+def _continued(tokens: list[str], previous: list[str]) -> list[str]:
+    """「3.(1)及び(2)」「2(1)①、②」: a reference that starts deeper than the one before it shares
+    that one's path down to its own level."""
+    if previous and tokens[0].startswith("(") and not previous[0].startswith("("):
+        depth = next((i for i, t in enumerate(previous) if t.startswith("(")), len(previous))
+        return previous[:depth] + tokens
+    if previous and tokens[0] in CIRCLED and len(previous) > 1:
+        return (
+            previous[: next((i for i, t in enumerate(previous) if t in CIRCLED), len(previous))]
+            + tokens
+        )
+    return tokens
+
+
 def parse_location(hint: str) -> list[str]:
     """Candidate section ids named by a 該当箇所 string, in the order written.
 
-    Page references are dropped; several references joined by 及び, 、 or ・ give several ids.
+    Page references and attachments (「別紙1」) are dropped; several references joined by 及び,
+    、 or ・ give several ids, and a range (「2.1～2.3」「(1)から(3)」) each id in it.
 
     Example:
         >>> parse_location("P5 3.(2)①")
         ['3.(2).①']
         >>> parse_location("1.(3)及び2.(1)")
         ['1.(3)', '2.(1)']
+        >>> parse_location("2(1)～(3)")
+        ['2.(1)', '2.(2)', '2.(3)']
     """
     if not isinstance(hint, str) or not hint.strip():
         return []
-    text = _PAGE_REF.sub(" ", hint)
+    text = _ATTACHMENT.sub(" ", _PAGE_REF.sub(" ", hint))
     ids: list[str] = []
     previous: list[str] = []
     for part in _HINT_SPLIT.split(text):
-        tokens = _hint_tokens(part)
-        if not tokens:
-            continue
-        # "3.(1)及び(2)": a reference that starts deeper than the previous one shares its prefix
-        if previous and tokens[0].startswith("(") and not previous[0].startswith("("):
-            prefix = [t for t in previous if not t.startswith("(") and t not in CIRCLED][:1]
-            tokens = prefix + tokens
-        elif previous and tokens[0] in CIRCLED and len(previous) > 1:
-            tokens = (
-                previous[: next((i for i, t in enumerate(previous) if t in CIRCLED), len(previous))]
-                + tokens
-            )
-        candidate = ".".join(tokens)
-        if candidate not in ids:
-            ids.append(candidate)
-        previous = tokens
+        start: list[str] = []
+        for piece in re.split(_RANGE_MARK, part):
+            tokens = _hint_tokens(piece)
+            if not tokens:
+                start = []
+                continue
+            tokens = _continued(tokens, previous)
+            for reference in [*_between(start, tokens), tokens]:
+                candidate = ".".join(reference)
+                if candidate not in ids:
+                    ids.append(candidate)
+            previous = start = tokens
     return ids
 
 
-_CITED_PAGE = re.compile(r"(?:[pP]\.?\s*([0-9]+))|(?:([0-9]+)\s*(?:ページ|頁))")
+_CITED_PAGE = re.compile(
+    rf"(?:[pP]\.?\s*([0-9]+))|(?:([0-9]+)(?:\s*(?:{_RANGE_MARK}|-)\s*[0-9]+)?\s*(?:ページ|頁))"
+)
 
 
 def parse_page(hint: str) -> int | None:

@@ -337,6 +337,30 @@ def test_kanji_numerals_in_a_location(hint: str, ids: list[str]) -> None:
     assert parse_location(hint) == ids
 
 
+@pytest.mark.parametrize(
+    ("hint", "ids", "page"),
+    [
+        ("2.1～2.3", ["2.1", "2.2", "2.3"], None),  # a range names every section in it
+        ("2(1)〜(3)", ["2.(1)", "2.(2)", "2.(3)"], None),
+        ("2.(1)から(3)まで", ["2.(1)", "2.(2)", "2.(3)"], None),
+        ("2(1)①~③", ["2.(1).①", "2.(1).②", "2.(1).③"], None),
+        ("2.1.(1)及び(2)", ["2.1.(1)", "2.1.(2)"], None),  # (2) under the same 2.1
+        ("第2章～第3章", ["2", "3"], None),
+        ("2.(1)～2.(12)", ["2.(1)", "2.(12)"], None),  # too wide to be meant item by item
+        ("p.3〜4", [], 3),  # a page range is pages, not section 4
+        ("1～2ページ", [], 1),
+        ("P3-4 2(1)", ["2.(1)"], 3),
+        ("別紙1", [], None),  # an attachment is no section
+        ("別添２の3(1)", ["3.(1)"], None),
+    ],
+)
+def test_ranges_page_ranges_and_attachments_in_a_location(
+    hint: str, ids: list[str], page: int | None
+) -> None:
+    assert parse_location(hint) == ids
+    assert parse_page(hint) == page
+
+
 def test_circled_digits_of_other_fonts_in_a_location() -> None:
     assert parse_location("基本方針２（３）➀") == parse_location("2(3)①") == ["2.(3).①"]
     assert parse_location("3.(1)➁及び❸") == ["3.(1).②", "3.(1).③"]
