@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from pipeline.drafts import (
@@ -417,6 +417,45 @@ def test_any_tree_numbered_1_1_2_reads_into_its_numbers(tree: list, fullwidth: b
 
     add(tree, [])
     assert [s.section_id for s in sections_from_lines(lines, "tree")[1]] == ids
+
+
+def _kanji_numeral(n: int) -> str:
+    digits = "〇一二三四五六七八九"
+    tens, ones = divmod(n, 10)
+    return (
+        digits[ones]
+        if not tens
+        else ("" if tens == 1 else digits[tens]) + "十" + (digits[ones] if ones else "")
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    tree=st.lists(st.lists(st.lists(st.just(0), max_size=12), max_size=12), min_size=1, max_size=12)
+)
+def test_any_tree_numbered_in_kanji_reads_into_its_numbers(tree: list) -> None:
+    """「第三」 / 「二　」 / 「（一）」, up to 十二 at each level: ids in digits, and a 該当箇所 in
+    kanji naming any section finds exactly that section."""
+    lines, ids = ["方針（案）"], []
+    for i, items in enumerate(tree, start=1):
+        lines += [f"第{_kanji_numeral(i)}\u3000部{i}", "本文。"]
+        ids.append(str(i))
+        for j, subitems in enumerate(items, start=1):
+            lines += [f"{_kanji_numeral(j)}\u3000項目", "本文。一部の団体では一方で異なる。"]
+            ids.append(f"{i}.{j}")
+            for k, _ in enumerate(subitems, start=1):
+                lines += [f"（{_kanji_numeral(k)}）\u3000細目", "本文。"]
+                ids.append(f"{i}.{j}.({k})")
+    title, sections = sections_from_lines(lines, "kanji")
+    assert [s.section_id for s in sections] == ids
+    draft = Draft("kanji", title, tuple(sections))
+    for section_id in ids:
+        numbers = [int(n.strip("()")) for n in section_id.split(".")]
+        hint = f"第{_kanji_numeral(numbers[0])}" + "".join(
+            f"の（{_kanji_numeral(n)}）" if k == 2 else f"の{_kanji_numeral(n)}"
+            for k, n in enumerate(numbers[1:], start=1)
+        )
+        assert resolve_location(hint, draft) == [section_id], hint
 
 
 def test_docx_draft_goes_through_the_same_detector(tmp_path: Path) -> None:
