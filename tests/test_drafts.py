@@ -26,6 +26,7 @@ from pipeline.drafts import (
 )
 from pipeline.errors import InputFileError
 from pipeline.schema import Draft
+from pipeline.word import format_number
 
 from .conftest import Borderless, print_pdf
 
@@ -420,13 +421,7 @@ def test_any_tree_numbered_1_1_2_reads_into_its_numbers(tree: list, fullwidth: b
 
 
 def _kanji_numeral(n: int) -> str:
-    digits = "〇一二三四五六七八九"
-    tens, ones = divmod(n, 10)
-    return (
-        digits[ones]
-        if not tens
-        else ("" if tens == 1 else digits[tens]) + "十" + (digits[ones] if ones else "")
-    )
+    return format_number(n, "japaneseCounting")  # 一 … 九十九, as Word draws them
 
 
 @settings(max_examples=60, deadline=None)
