@@ -295,13 +295,12 @@ def docx_lines(document: Any) -> list[str]:
     numbering = _Numbering.of(document)
     body = document.element.body
     rendered = next(body.iter(qn("w:lastRenderedPageBreak")), None) is not None
-    paged = rendered or any(sum(_page_breaks(p, False)) for p in body.iter(qn("w:p")))
     page = 1
-    lines: list[str] = [f"{PAGE_BREAK}1"] if paged else []
+    lines: list[str] = [f"{PAGE_BREAK}1"]
 
     def add(line: str, element: Any) -> None:
         nonlocal page
-        before, after = _page_breaks(element, rendered) if paged else (0, 0)
+        before, after = _page_breaks(element, rendered)
         if before:
             page += before
             lines.append(f"{PAGE_BREAK}{page}")
@@ -320,4 +319,4 @@ def docx_lines(document: Any) -> list[str]:
         elif child.tag == qn("w:tbl"):
             for row in Table(child, document).rows:
                 add(_row_line(list(row.cells)), row._tr)
-    return lines
+    return lines if page > 1 else lines[1:]  # no page break anywhere: the pages are unknown
