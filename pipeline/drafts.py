@@ -116,6 +116,11 @@ class Heading:
     title: str
 
 
+#: A heading's title never opens with a deeper number: 「3.(1)①の…」「(2)②に…」 are body text
+#: that cites a section at the start of a line.
+_REFERENCE_OPENING = re.compile(r"^(?:[(（][0-9０-９]{1,2}[)）]|[" + CIRCLED + PAREN_DIGITS + r"])")
+
+
 def parse_heading(line: str) -> Heading | None:
     """Recognise a numbered heading line (with or without Markdown ``#``), else ``None``.
 
@@ -147,10 +152,14 @@ def parse_heading(line: str) -> Heading | None:
             token = ".".join(str(_number(n)) for n in re.split(r"[.．\-－]", raw))
         elif kind == "paren":
             token = f"({_number(raw)})"
-        elif kind == "kana_paren":  # 「(ア)」 keeps its brackets, as 「(2)」 does (DATA_FORMATS §2)
-            kind, token = "kana", f"({raw})"
+        elif (
+            kind == "kana_paren"
+        ):  # 「(ア)」 keeps its brackets, as 「(2)」 does (DATA_FORMATS §2),
+            token = f"({raw})"  # and is a level of its own: the one below 「ア」 in 公用文
         else:
             token = raw
+        if _REFERENCE_OPENING.match(title):  # 「3.(1)①の電子申請は…」: a sentence citing 3.(1)①
+            return None
         return Heading(kind, token, title)
     return None
 

@@ -99,10 +99,10 @@ FULLWIDTH_CHAPTER_DRAFT = """\
         ("①　使用料", "circled", "①", "使用料"),
         ("⑳ 雑則", "circled", "⑳", "雑則"),
         ("ア　証明書", "kana", "ア", "証明書"),
-        ("(イ) 許認可", "kana", "(イ)", "許認可"),
-        ("（ウ）その他", "kana", "(ウ)", "その他"),
+        ("(イ) 許認可", "kana_paren", "(イ)", "許認可"),
+        ("（ウ）その他", "kana_paren", "(ウ)", "その他"),
         ("**① 情報連携による確認**", "circled", "①", "情報連携による確認"),
-        ("**(ア)** 政令で定める係数", "kana", "(ア)", "政令で定める係数"),
+        ("**(ア)** 政令で定める係数", "kana_paren", "(ア)", "政令で定める係数"),
         ("### __（３）選考__", "paren", "(3)", "選考"),
         ("⑵　費用負担", "paren", "(2)", "費用負担"),
         # other fonts' circled digits: 「➀」 as the council's own documents print it, 「❷」「⓷」
@@ -296,6 +296,37 @@ def test_parts_numbered_in_roman_numerals_are_the_first_level() -> None:
         == resolve_location("II．１（１）", draft)
         == ["2.1.(1)"]
     )
+
+
+def test_five_levels_as_kobunsho_numbers_them_and_lines_that_cite_a_section() -> None:
+    """「1.」「(1)」「①」「ア」「(ア)」: 「(ア)」 is the level below 「ア」 (公用文作成の要領), and a
+    body line that opens by citing a section (「3.(1)①の申請は…」) is text, not a heading."""
+    lines = ["方針（案）", "1.　事務", "(1)　調査", "①　入力", "ア　調査票", "(ア)　基本調査"]
+    lines += [
+        "基本。",
+        "(イ)　特記事項",
+        "特記。",
+        "イ　点検",
+        "点検。",
+        "2.　連携",
+        "(1)　ポータル",
+    ]
+    lines += ["　1.(1)①の申請は、ポータルから受け付ける。", "(2)②に定める点検も行う。"]
+    draft = draft_of(lines)
+    assert draft.section_ids() == [
+        "1",
+        "1.(1)",
+        "1.(1).①",
+        "1.(1).①.ア",
+        "1.(1).①.ア.(ア)",
+        "1.(1).①.ア.(イ)",
+        "1.(1).①.イ",
+        "2",
+        "2.(1)",
+    ]
+    texts = {s.section_id: s.text for s in draft.sections}
+    assert texts["2.(1)"] == "1.(1)①の申請は、ポータルから受け付ける。\n(2)②に定める点検も行う。"
+    assert resolve_location("1(1)①ア(イ)", draft) == ["1.(1).①.ア.(イ)"]
 
 
 def test_items_numbered_in_kanji_under_kanji_parts() -> None:
