@@ -131,6 +131,7 @@ class TrainConfig:
         "data/holdout9",
         "data/holdout10",
         "data/holdout11",
+        "data/holdout12",
         "data/extra1",
     )
     model_dir: str = "models/triage"

@@ -78,6 +78,11 @@ HOLDOUT11_DRAFTS = ("koseki-kouiki", "gan-kenshin")
 #: as Excel.
 HOLDOUT12 = DATA / "holdout12"
 HOLDOUT12_DRAFTS = ("kari-number", "npo-ninsho")
+#: The thirteenth (2026-11-29, twelfth session), written while hold-out 12 became training data:
+#: one Markdown draft whose `#` headings spell their paths with hyphens (「## 2-3」「### 2-3-1」), one
+#: only as PDF five levels deep with no chapters (「1.」「(1)」「①」「ア」「(ア)」); the export as UTF-8.
+HOLDOUT13 = DATA / "holdout13"
+HOLDOUT13_DRAFTS = ("kyushoku-hi", "kaigo-nintei")
 EXTRA1 = DATA / "extra1"
 EXTRA1_DRAFTS = ("inu-touroku", "shougai-techou", "tenshutsu-tennyu", "kansensho-hassei")
 #: Drafts written without Markdown marks are shipped as .txt, as users would have them.
@@ -103,7 +108,13 @@ WORD_ONLY_DRAFTS = (
 )
 #: Drafts shipped only as PDF, laid out as a printed page: lines wrapped at a fixed width, a page
 #: number at the foot of every page.
-PDF_ONLY_DRAFTS = ("kenchiku-kakunin", "kijitsumae-tohyo", "risai-shomei", "kari-number")
+PDF_ONLY_DRAFTS = (
+    "kenchiku-kakunin",
+    "kijitsumae-tohyo",
+    "risai-shomei",
+    "kari-number",
+    "kaigo-nintei",
+)
 CHANNEL_JA = {
     "selection_request": ("作業依頼への回答", "ⅰ"),
     "interim_briefing": ("中間報告会での指摘", "ⅱ"),
@@ -389,6 +400,7 @@ def main() -> None:
     build_holdout(HOLDOUT10, HOLDOUT10_DRAFTS, "opinions_r8_holdout10.csv", "utf-8-sig", 20261207)
     build_holdout(HOLDOUT11, HOLDOUT11_DRAFTS, "opinions_r8_holdout11_cp932.csv", "cp932", 20261208)
     build_holdout(HOLDOUT12, HOLDOUT12_DRAFTS, "opinions_r8_holdout12.xlsx", "xlsx", 20261209)
+    build_holdout(HOLDOUT13, HOLDOUT13_DRAFTS, "opinions_r8_holdout13.csv", "utf-8", 20261210)
 
 
 def build_holdout(

@@ -41,6 +41,7 @@ def test_samples_pass_the_checker_with_the_required_mix() -> None:
         ("holdout10", 2),
         ("holdout11", 2),
         ("holdout12", 2),
+        ("holdout13", 2),
         ("extra1", 4),
     ],
 )
@@ -84,6 +85,7 @@ TRAINING_FOLDERS = [
     "holdout9",
     "holdout10",
     "holdout11",
+    "holdout12",
     "extra1",
 ]
 
@@ -97,9 +99,9 @@ def test_training_folders_load_as_one_set() -> None:
     assert [f.name for f in folders] == TRAINING_FOLDERS
     together = load_sample_sets(folders)
     parts = [load_samples(f) for f in folders]
-    assert len(together.opinions) == sum(len(p.opinions) for p in parts) == 3500
+    assert len(together.opinions) == sum(len(p.opinions) for p in parts) == 3700
     assert together.opinions["opinion_id"].is_unique
-    assert len({d.draft_id for d in together.drafts}) == len(together.drafts) == 32
+    assert len({d.draft_id for d in together.drafts}) == len(together.drafts) == 34
     assert len(together.resolved) == sum(len(p.resolved) for p in parts)
 
 
