@@ -146,16 +146,14 @@ def parse_heading(line: str) -> Heading | None:
             token = str(value)
         elif kind in ("chapter", "setsu", "decimal", "kanji"):
             token = str(_number(raw))
-        elif kind == "kanji_paren":
-            token = f"({_number(raw)})"
         elif kind == "dotted":
             token = ".".join(str(_number(n)) for n in re.split(r"[.．\-－]", raw))
-        elif kind == "paren":
+        elif kind in ("paren", "kanji_paren"):
             token = f"({_number(raw)})"
-        elif (
-            kind == "kana_paren"
-        ):  # 「(ア)」 keeps its brackets, as 「(2)」 does (DATA_FORMATS §2),
-            token = f"({raw})"  # and is a level of its own: the one below 「ア」 in 公用文
+        elif kind == "kana_paren":
+            # 「(ア)」 keeps its brackets, as 「(2)」 does (DATA_FORMATS §2), and is a level of
+            # its own: the one below 「ア」 in 公用文
+            token = f"({raw})"
         else:
             token = raw
         if _REFERENCE_OPENING.match(title):  # 「3.(1)①の電子申請は…」: a sentence citing 3.(1)①
@@ -775,13 +773,11 @@ def _continued(tokens: list[str], previous: list[str]) -> list[str]:
     that one's path down to its own level."""
     if previous and tokens[0].startswith("(") and not previous[0].startswith("("):
         depth = next((i for i, t in enumerate(previous) if t.startswith("(")), len(previous))
-        return previous[:depth] + tokens
-    if previous and tokens[0] in CIRCLED and len(previous) > 1:
-        return (
-            previous[: next((i for i, t in enumerate(previous) if t in CIRCLED), len(previous))]
-            + tokens
-        )
-    return tokens
+    elif previous and tokens[0] in CIRCLED and len(previous) > 1:
+        depth = next((i for i, t in enumerate(previous) if t in CIRCLED), len(previous))
+    else:
+        return tokens
+    return previous[:depth] + tokens
 
 
 def parse_location(hint: str) -> list[str]:
@@ -819,11 +815,6 @@ def parse_location(hint: str) -> list[str]:
     return ids
 
 
-_CITED_PAGE = re.compile(
-    rf"(?:[pP]\.?\s*([0-9]+))|(?:([0-9]+)(?:\s*(?:{_RANGE_MARK}|-)\s*[0-9]+)?\s*(?:ページ|頁))"
-)
-
-
 def parse_page(hint: str) -> int | None:
     """The first page a 該当箇所 string cites (「P5」「p.5」「５頁」 → 5), or None.
 
@@ -836,10 +827,10 @@ def parse_page(hint: str) -> int | None:
     """
     if not isinstance(hint, str):
         return None
-    match = _CITED_PAGE.search(unicodedata.normalize("NFKC", hint))
+    match = _PAGE_REF.search(unicodedata.normalize("NFKC", hint))
     if not match:
         return None
-    page = int(match.group(1) or match.group(2))
+    page = int(re.search(r"[0-9]+", match.group(0)).group(0))  # a range's first page
     return page if page > 0 else None
 
 
