@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import statistics
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,8 @@ _HEADING_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     ("setsu", re.compile(r"^第([0-9０-９一二三四五六七八九十]+)節" + _SPACE + r"*(.*)$")),
+    # 「【2】　現状と課題」: parts numbered in lenticular brackets, which are decoration (id ``2``)
+    ("lenticular", re.compile(r"^【([0-9０-９]{1,2})】" + _SPACE + r"*(\S.*)$")),
     # 「Ⅱ　現状と課題」「II. 方向性」: parts numbered in Roman numerals, with a title after them
     ("roman", re.compile(rf"^({_ROMAN_NUMERAL})[.．、]?{_SPACE}*(\S.*)$")),
     # 「1.2」「１．２．１」「2-1」 followed by a space: a heading numbered with its whole path, as
@@ -79,6 +81,9 @@ _HEADING_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("kanji", re.compile(rf"^([{_KANJI_NUMERALS}]{{1,3}})(?:{_SPACE}+|、)(\S.*)$")),
     ("kanji_paren", re.compile(rf"^[(（]([{_KANJI_NUMERALS}]{{1,3}})[)）]{_SPACE}*(\S.*)$")),
     ("paren", re.compile(r"^[(（]([0-9０-９]{1,2})[)）]" + _SPACE + r"*(.*)$")),
+    # 「1)」「１）」 with only a closing bracket: a level of its own, id token ``1)`` (its bracket
+    # kept, as ``(1)`` keeps its own)
+    ("half_paren", re.compile(r"^([0-9０-９]{1,2})[)）]" + _SPACE + r"*(\S.*)$")),
     ("circled", re.compile(r"^([" + CIRCLED + r"])" + _SPACE + r"*(.*)$")),
     ("kana_paren", re.compile(r"^[(（]([" + KANA + r"])[)）]" + _SPACE + r"*(.*)$")),
     ("kana", re.compile(r"^([" + KANA + r"])(?:" + _SPACE + r"+|[.．、])(.*)$")),
@@ -119,6 +124,9 @@ class Heading:
 #: A heading's title never opens with a deeper number: 「3.(1)①の…」「(2)②に…」 are body text
 #: that cites a section at the start of a line.
 _REFERENCE_OPENING = re.compile(r"^(?:[(（][0-9０-９]{1,2}[)）]|[" + CIRCLED + PAREN_DIGITS + r"])")
+#: Nor with a particle or a comma: 「1)の規定により…」「(2)に掲げる…」 are sentences about a section.
+#: (not 「は」: 「はじめに」 is a title)
+_PARTICLE_OPENING = re.compile(r"^(?:[のをが、。，．]|に[よ係基掲定規])")
 
 
 def parse_heading(line: str) -> Heading | None:
@@ -144,20 +152,22 @@ def parse_heading(line: str) -> Heading | None:
             if value is None:  # 「IIII.」: not a numeral
                 continue
             token = str(value)
-        elif kind in ("chapter", "setsu", "decimal", "kanji"):
+        elif kind in ("chapter", "setsu", "lenticular", "decimal", "kanji"):
             token = str(_number(raw))
         elif kind == "dotted":
             token = ".".join(str(_number(n)) for n in re.split(r"[.．\-－]", raw))
         elif kind in ("paren", "kanji_paren"):
             token = f"({_number(raw)})"
+        elif kind == "half_paren":
+            token = f"{_number(raw)})"
         elif kind == "kana_paren":
             # 「(ア)」 keeps its brackets, as 「(2)」 does (DATA_FORMATS §2), and is a level of
             # its own: the one below 「ア」 in 公用文
             token = f"({raw})"
         else:
             token = raw
-        if _REFERENCE_OPENING.match(title):  # 「3.(1)①の電子申請は…」: a sentence citing 3.(1)①
-            return None
+        if _REFERENCE_OPENING.match(title) or _PARTICLE_OPENING.match(title):
+            return None  # 「3.(1)①の電子申請は…」「1)の規定により」: a sentence citing a section
         return Heading(kind, token, title)
     return None
 
@@ -235,6 +245,10 @@ def sections_from_lines(lines: Iterable[str], draft_id: str) -> tuple[str, list[
     return title, sections
 
 
+#: Heading kinds that open a part of the draft, under which dotted numbers restart.
+_PART_KINDS = ("roman", "chapter", "setsu", "lenticular")
+
+
 def _dotted_place(stack: list[tuple[str, str, str]], number: str) -> str:
     """Close the heading path down to where a heading numbered 「1.2.1」 belongs; return its id.
 
@@ -248,7 +262,7 @@ def _dotted_place(stack: list[tuple[str, str, str]], number: str) -> str:
         if number.startswith(printed + "."):
             del stack[depth:]
             return section_id + number[len(printed) :]
-    chapters = [i for i, (kind, _, _) in enumerate(stack) if kind in ("roman", "chapter", "setsu")]
+    chapters = [i for i, (kind, _, _) in enumerate(stack) if kind in _PART_KINDS]
     del stack[chapters[-1] + 1 if chapters else 0 :]
     return f"{stack[-1][1]}.{number}" if stack else number
 
@@ -674,6 +688,7 @@ _HINT_TOKEN = re.compile(
     r"|[(]([0-9]{1,2})[)]"
     r"|([" + CIRCLED + r"])"
     r"|[(]([" + KANA + r"])[)]"
+    r"|(?<![(0-9])([0-9]{1,2})[)]"
     r"|([0-9]{1,2})(?![0-9])"
     r"|(?<![ァ-ヶ])([" + KANA + r"])(?![ァ-ヶー])"
 )
@@ -722,13 +737,15 @@ def _hint_tokens(part: str) -> list[str]:
     text = re.sub(r"\x00(\d+)\x00", lambda m: CIRCLED[int(m.group(1))], text)
     tokens: list[str] = []
     for match in _HINT_TOKEN.finditer(text):
-        chapter, paren, circled, kana_paren, digits, kana = match.groups()
+        chapter, paren, circled, kana_paren, half_paren, digits, kana = match.groups()
         if chapter:
             tokens.append(str(_number(chapter)))
         elif paren:
             tokens.append(f"({int(paren)})")
         elif circled:
             tokens.append(circled)
+        elif half_paren:  # 「3(2)1)」: the level a draft numbers 「1)」
+            tokens.append(f"{int(half_paren)})")
         elif kana_paren or kana:
             if tokens:  # a lone katakana is only a level-4 number after other numbering
                 tokens.append(f"({kana_paren})" if kana_paren else kana)
@@ -750,6 +767,8 @@ def _ordinal(token: str) -> tuple[str, int] | None:
         return "digit", int(token)
     if token.startswith("(") and token[1:-1].isdigit():
         return "paren", int(token[1:-1])
+    if _is_half_paren(token):
+        return "half_paren", int(token[:-1])
     return None
 
 
@@ -761,11 +780,16 @@ def _between(start: list[str], end: list[str]) -> list[list[str]]:
     first, last = _ordinal(start[-1]), _ordinal(end[-1])
     if first is None or last is None or first[0] != last[0] or not 1 < last[1] - first[1] <= 10:
         return []
-    form = {"digit": "{}", "paren": "({})"}
+    form = {"digit": "{}", "paren": "({})", "half_paren": "{})"}
     return [
         [*start[:-1], CIRCLED[n - 1] if first[0] == "circled" else form[first[0]].format(n)]
         for n in range(first[1] + 1, last[1])
     ]
+
+
+def _is_half_paren(token: str) -> bool:
+    """「1)」: a number with only its closing bracket."""
+    return token.endswith(")") and token[:-1].isdigit()
 
 
 def _continued(tokens: list[str], previous: list[str]) -> list[str]:
@@ -773,8 +797,9 @@ def _continued(tokens: list[str], previous: list[str]) -> list[str]:
     that one's path down to its own level."""
     if previous and tokens[0].startswith("(") and not previous[0].startswith("("):
         depth = next((i for i, t in enumerate(previous) if t.startswith("(")), len(previous))
-    elif previous and tokens[0] in CIRCLED and len(previous) > 1:
-        depth = next((i for i, t in enumerate(previous) if t in CIRCLED), len(previous))
+    elif previous and (tokens[0] in CIRCLED or _is_half_paren(tokens[0])) and len(previous) > 1:
+        form = _is_half_paren if _is_half_paren(tokens[0]) else CIRCLED.__contains__
+        depth = next((i for i, t in enumerate(previous) if form(t)), len(previous))
     else:
         return tokens
     return previous[:depth] + tokens
@@ -852,6 +877,47 @@ def _kana_key(section_id: str) -> str:
     return _BRACKETED_KANA.sub(r"\1", section_id)
 
 
+def _bracket_key(section_id: str) -> str:
+    """A section id whose numbers below the first are all in one form, 「(2)」「2)」「②」 and a bare
+    「2」 alike (katakana unbracketed): submitters write 「3(2)①」 or 「第2章3(1)」 for a draft
+    numbered 「1)」, 「3(2)1)」 for one numbered 「①」, and 「2-2-②」 for ``2.(2).②``."""
+    head, *rest = _kana_key(section_id).split(".")
+    tokens = [head]
+    for token in rest:
+        ordinal = _ordinal(token)
+        tokens.append(f"{ordinal[1]})" if ordinal else token)
+    return ".".join(tokens)
+
+
+class _SectionLookup:
+    """A draft's section ids found by a reference, exactly or through ``key`` (which forgets
+    differences submitters do not keep, e.g. brackets around katakana)."""
+
+    def __init__(self, existing: list[str], key: Callable[[str], str]) -> None:
+        self.existing, self.key = existing, key
+        self.keys = [key(s) for s in existing]
+
+    def exact(self, candidate: str) -> str | None:
+        if candidate in self.existing:
+            return candidate
+        key = self.key(candidate)
+        return self.existing[self.keys.index(key)] if key in self.keys else None
+
+    def matches(self, candidate: str) -> list[str]:
+        """The exact id, else ids that end with the reference (a chapter left out)."""
+        if (same := self.exact(candidate)) is not None:
+            return [same]
+        key = self.key(candidate)
+        ends = [s for s, k in zip(self.existing, self.keys, strict=True) if k.endswith("." + key)]
+        head, _, rest = candidate.partition(".")
+        if not ends and "." in rest and rest.split(".")[0] == head:  # 「第2章2.3」: 2.3 is a path
+            return self.matches(rest)
+        return ends
+
+    def all_matches(self, candidates: list[str]) -> list[str]:
+        return list(dict.fromkeys(m for c in candidates for m in self.matches(c)))
+
+
 def resolve_location(hint: str, draft: Draft) -> list[str]:
     """Section ids of ``draft`` that a 該当箇所 string points to (empty when none exist).
 
@@ -859,39 +925,21 @@ def resolve_location(hint: str, draft: Draft) -> list[str]:
     「３（２）」 finds ``2.3.(2)`` in a draft with chapters; a chapter written before a number that
     already holds it (「第2章2.3」) is dropped. Katakana match with or without brackets:
     submitters write 「②ア」 for a heading 「(ア)」 and the reverse. 「・」 lists references
-    (「3.(1)・(2)」) unless only the path it would join exists (「第２・３・（２）」).
+    (「3.(1)・(2)」) unless only the path it would join exists (「第２・３・（２）」). Only where
+    nothing is found so, numbers below the first match in any form (「3(2)①」 finds ``3.(2).1)``,
+    「2-2-②」 ``2.(2).②``).
     """
     existing = draft.section_ids()
-    keys = [_kana_key(s) for s in existing]
-
-    def exact(candidate: str) -> str | None:
-        if candidate in existing:
-            return candidate
-        key = _kana_key(candidate)
-        return existing[keys.index(key)] if key in keys else None
-
-    def matches(candidate: str) -> list[str]:
-        if (same := exact(candidate)) is not None:
-            return [same]
-        key = _kana_key(candidate)
-        ends = [s for s, k in zip(existing, keys, strict=True) if k.endswith("." + key)]
-        head, _, rest = candidate.partition(".")
-        if not ends and "." in rest and rest.split(".")[0] == head:  # 「第2章2.3」: 2.3 is a path
-            return matches(rest)
-        return ends
-
-    found: list[str] = []
+    lookup = _SectionLookup(existing, _kana_key)
     candidates = parse_location(hint)
-    if "・" in hint and any(exact(c) is None for c in candidates):
+    if "・" in hint and any(lookup.exact(c) is None for c in candidates):
         # 「第２・３・（２）」: 「・」 joins the parts of one path, not several references
         joined = parse_location(hint.replace("・", "."))
-        if joined and all(exact(c) is not None for c in joined):
+        if joined and all(lookup.exact(c) is not None for c in joined):
             candidates = joined
-    for candidate in candidates:
-        for match in matches(candidate):
-            if match not in found:
-                found.append(match)
-    return found
+    return lookup.all_matches(candidates) or _SectionLookup(existing, _bracket_key).all_matches(
+        candidates
+    )
 
 
 # --- resolved points (DATA_FORMATS.md §3) ---------------------------------------------------

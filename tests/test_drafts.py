@@ -26,7 +26,7 @@ from pipeline.drafts import (
 )
 from pipeline.errors import InputFileError
 from pipeline.schema import Draft
-from pipeline.word import format_number
+from pipeline.word import CIRCLED, format_number
 
 from .conftest import Borderless, print_pdf
 
@@ -991,3 +991,105 @@ def test_a_middle_dot_joins_a_path_only_where_the_references_do_not_exist() -> N
     assert resolve_location("第２・２・（２）", draft) == ["2.2.(2)"]
     assert resolve_location("第２の２（１）・（２）", draft) == ["2.2.(1)", "2.2.(2)"]
     assert resolve_location("第２・第３", draft) == ["2", "3"]
+
+
+def test_lenticular_parts_and_half_bracket_items_read_as_levels() -> None:
+    """「【2】」 parts (id ``2``) and 「1)」 / 「１）」 items (id token ``1)``) below 「(1)」 or 「1.」;
+    a body line that opens 「1)の規定により」 cites an item and stays text."""
+    draft = draft_of(
+        [
+            "旅券事務に係る共通化推進方針（案）",
+            "【1】　はじめに",
+            "本方針の目的を示す。",
+            "【２】　取組の方向性",
+            "各取組の共通事項を示す。",
+            "（１）　申請の受付",
+            "１）　窓口",
+            "窓口で受け付ける。",
+            "1)の規定により、写しを保存する。",
+            "2) オンライン",
+            "本文。",
+            "(2)　交付",
+            "本文。",
+        ],
+        "ryoken",
+    )
+    assert draft.section_ids() == ["1", "2", "2.(1)", "2.(1).1)", "2.(1).2)", "2.(2)"]
+    window = next(s for s in draft.sections if s.section_id == "2.(1).1)")
+    assert window.heading == "窓口" and "1)の規定により" in window.text
+    chapters = draft_of(
+        ["方針（案）", "第2章　手続", "3.　受付", "1)　窓口", "本文。", "①　様式", "本文。"],
+        "shoku",
+    )
+    assert chapters.section_ids() == ["2", "2.3", "2.3.1)", "2.3.1).①"]
+
+
+@pytest.mark.parametrize(
+    ("hint", "ids"),
+    [
+        ("3(2)1)", ["3.(2).1)"]),
+        ("【3】(2)1)", ["3.(2).1)"]),
+        ("３（２）１）", ["3.(2).1)"]),
+        ("3-(2)-1)", ["3.(2).1)"]),
+        ("２．３．１）", ["2.3.1)"]),
+        ("第2章3.1)②", ["2.3.1).②"]),
+        ("3(2)1)及び2)", ["3.(2).1)", "3.(2).2)"]),
+        ("3(2)1)～3)", ["3.(2).1)", "3.(2).2)", "3.(2).3)"]),
+        ("3(2)1", ["3.(2).①"]),  # a bare number after (2) is still the ① level
+    ],
+)
+def test_half_bracket_numbers_in_a_location(hint: str, ids: list[str]) -> None:
+    assert parse_location(hint) == ids
+
+
+def test_a_number_in_another_bracket_form_is_found_only_where_nothing_else_is() -> None:
+    """Submitters write 「3(2)①」 for a draft's 「1)」 and 「3(2)1)」 for its 「①」, 「第2章3(1)」
+    for ``2.3.1)`` and 「2-2-②」 for ``2.(2).②``; an id that exists as written still wins."""
+    half = draft_of(
+        ["方針", "【3】　方向性", "(2)　受付", "1)　窓口", "本文。", "2)　電子", "本文。"]
+    )
+    assert resolve_location("3(2)①", half) == ["3.(2).1)"]
+    assert resolve_location("【３】（２）②", half) == ["3.(2).2)"]
+    circled = draft_of(
+        ["方針", "2.　方向性", "(2)　受付", "①　窓口", "本文。", "②　電子", "本文。"]
+    )
+    assert resolve_location("2(2)2)", circled) == ["2.(2).②"]
+    assert resolve_location("2-2-②", circled) == ["2.(2).②"]
+    assert resolve_location("2(2)3)", circled) == []
+    chapters = draft_of(["方針", "第2章　手続", "3.　受付", "1)　窓口", "本文。"])
+    assert resolve_location("第２章３（１）", chapters) == ["2.3.1)"]
+    both = draft_of(
+        ["方針", "3.　方向性", "(1)　受付", "本文。", "(2)　交付", "1)　窓口", "本文。"]
+    )
+    assert resolve_location("3(1)", both) == ["3.(1)"]  # exact, not 3.(2).1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    tree=st.lists(st.lists(st.lists(st.just(0), max_size=12), max_size=12), min_size=1, max_size=9)
+)
+def test_any_lenticular_tree_reads_into_its_numbers(tree: list) -> None:
+    """「【n】」 / 「（n）」 / 「n）」, up to 9 parts and 12 items a level: every section is found by a
+    該当箇所 written as submitters do, full-width, with hyphens, or with 「①」 for the 「1)」 level."""
+    lines, ids = ["方針（案）"], []
+    for i, items in enumerate(tree, start=1):
+        lines += [f"【{i}】\u3000部", "本文。"]
+        ids.append(str(i))
+        for j, subitems in enumerate(items, start=1):
+            lines += [f"（{j}）\u3000項目", "本文。"]
+            ids.append(f"{i}.({j})")
+            for k, _ in enumerate(subitems, start=1):
+                lines += [f"{k})\u3000細目", "本文。"]
+                ids.append(f"{i}.({j}).{k})")
+    title, sections = sections_from_lines(lines, "ryoken")
+    assert [s.section_id for s in sections] == ids
+    draft = Draft("ryoken", title, tuple(sections))
+    wide = str.maketrans("0123456789()", "０１２３４５６７８９（）")
+    for section_id in ids:
+        part, *rest = section_id.split(".")
+        forms = [f"【{part}】" + "".join(rest), "".join([part, *rest]).translate(wide)]
+        forms.append("-".join([part, *rest]))
+        if len(rest) == 2:  # 「3(2)①」 for 3.(2).1)
+            forms.append(part + rest[0] + CIRCLED[int(rest[1][:-1]) - 1])
+        for hint in forms:
+            assert resolve_location(hint, draft) == [section_id], hint

@@ -133,6 +133,23 @@ def test_automatic_numbers_are_read_as_typed_ones(tmp_path: Path, levels) -> Non
     assert by_id["2.(1)"].text == "国が負担する。\n｜1｜令和7年度｜要件定義｜\n｜2｜開発｜"
 
 
+#: 【1】 / (1) / 1) / ア: parts in lenticular brackets and a level with only a closing bracket.
+LENTICULAR = (
+    ("【%1】", "decimal"),
+    ("(%2)", "decimal"),
+    ("%3)", "decimal"),
+    ("%4", "aiueoFullWidth"),
+)
+
+
+def test_lenticular_parts_and_half_bracket_items_drawn_by_word(tmp_path: Path) -> None:
+    path = tmp_path / "lenticular.docx"
+    write_numbered(path, LENTICULAR)
+    typed = sections_from_lines(TYPED.splitlines(), "typed")[1]
+    expected = [s.section_id.replace("①", "1)").replace("②", "2)") for s in typed]
+    assert read_draft(path).section_ids() == expected
+
+
 def test_direct_numbering_overrides_and_switched_off_numbers(tmp_path: Path) -> None:
     document = numbered_document(styles=False)
     restart = parse_xml(
