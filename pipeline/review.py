@@ -25,6 +25,7 @@ from pipeline.schema import (
     CATEGORY_NAMES_JA,
     EXCLUSIONS,
     HEADERS_JA,
+    PRIORITY_NAMES_JA,
     VERDICT_NAMES_JA,
     Section,
 )
@@ -52,7 +53,6 @@ PRIORITY_RANK: Final[dict[str, int]] = {
     "low": 2,
     "低": 2,
 }
-PRIORITY_NAMES_JA: Final[dict[str, str]] = {"high": "高", "medium": "中", "low": "低"}
 DESCRIBED_NAMES_JA: Final[dict[str | None, str]] = {"yes": "記載あり", "no": "記載なし", None: "—"}
 REVIEWER_ENV: Final[str] = "TRIAGE_REVIEWER"
 DEMO_ENV: Final[str] = "TRIAGE_NOTEBOOK_DEMO"

@@ -61,6 +61,15 @@ CHANNEL_ALIASES: Final[dict[str, str]] = {
     "ⅳ": "draft_consultation",
 }
 
+#: The ways an opinion reached the council, named as the guide (※1) names them.
+CHANNEL_NAMES_JA: Final[dict[str, str]] = {
+    "selection_request": "共通化の対象選定に向けた作業依頼",
+    "interim_briefing": "中間報告会での指摘等",
+    "candidate_consultation": "対象候補案に対する意見照会",
+    "draft_consultation": "推進方針案に対する意見照会",
+}
+PRIORITY_NAMES_JA: Final[dict[str, str]] = {"high": "高", "medium": "中", "low": "低"}
+
 Category = Literal["shared", "a", "b", "c", "d", "e", "f"]
 Described = Literal["yes", "no"]
 Verdict = Literal["revision", "no_revision"]
@@ -166,6 +175,15 @@ SUGGESTION_EXTRA_COLUMNS: Final[tuple[str, ...]] = (
     "review_priority",
     "priority_reasons",
 )
+
+#: Coded values shown by name in spreadsheets people read (Excel); reading one back maps them
+#: to their codes again (CSV and Parquet keep the codes of DATA_FORMATS.md §4).
+VALUE_NAMES_JA: Final[dict[str, dict[str, str]]] = {
+    "category": CATEGORY_NAMES_JA,
+    "verdict": VERDICT_NAMES_JA,
+    "review_priority": PRIORITY_NAMES_JA,
+    "channel": CHANNEL_NAMES_JA,
+}
 
 #: Japanese headers for spreadsheets people read (CSV and Parquet keep the canonical names).
 HEADERS_JA: Final[dict[str, str]] = {

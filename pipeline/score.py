@@ -32,6 +32,7 @@ from pipeline.schema import (
     OPINION_COLUMNS,
     SUGGESTION_COLUMNS,
     SUGGESTION_EXTRA_COLUMNS,
+    VALUE_NAMES_JA,
     Draft,
     RowError,
 )
@@ -214,5 +215,11 @@ def score_export(
         suggestions = assign_groups(
             suggestions, vectors, threshold=model.config.suggest.group_threshold
         )
-    write_table(suggestions[COLUMNS], out, headers_ja=HEADERS_JA, sheet_name="提案一覧")
+    write_table(
+        suggestions[COLUMNS],
+        out,
+        headers_ja=HEADERS_JA,
+        values_ja=VALUE_NAMES_JA,
+        sheet_name="提案一覧",
+    )
     return ScoreResult(out, len(suggestions), errors, reused, ingest.encoding)

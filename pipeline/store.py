@@ -65,6 +65,7 @@ from pipeline.schema import (
     OPINION_DETAIL_COLUMNS,
     SUGGESTION_COLUMNS,
     SUGGESTION_EXTRA_COLUMNS,
+    VALUE_NAMES_JA,
     Draft,
     RowError,
     Section,
@@ -573,6 +574,13 @@ SUGGESTION_HEADERS: Final[dict[str, str]] = {
 }
 
 
+#: Value names as the score workbook shows them (and NFKC-normalised), to their codes.
+VALUE_CODES: Final[dict[str, dict[str, str]]] = {
+    column: {normalize_text(name): code for code, name in names.items()}
+    for column, names in VALUE_NAMES_JA.items()
+}
+
+
 @dataclass
 class ImportResult:
     """What an import changed; an import of an already imported file changes nothing."""
@@ -616,7 +624,8 @@ def _cell_text(value: object) -> str:
 def read_suggestions(path: str | Path) -> pd.DataFrame:
     """Read a suggestions file (§4) as text cells: ``.csv`` (any encoding), ``.xlsx``, ``.parquet``.
 
-    Japanese headers (as ``triage score`` writes to Excel) are mapped back to canonical names.
+    Japanese headers and value names (「共有すべき」「修正意見を出す」「高」, as ``triage score``
+    writes to Excel) are mapped back to canonical names and codes.
     """
     path = Path(path)
     if path.suffix.lower() == ".parquet":
@@ -639,6 +648,9 @@ def read_suggestions(path: str | Path) -> pd.DataFrame:
         if any(cell.strip() for cell in row)
     ]
     frame = pd.DataFrame(records, columns=list(mapping.values()), dtype=object)
+    for column in set(VALUE_CODES) & set(frame.columns):
+        codes = VALUE_CODES[column]
+        frame[column] = frame[column].map(lambda v, codes=codes: codes.get(normalize_text(v), v))
     frame.attrs["row_numbers"] = [
         n
         for row, n in zip(

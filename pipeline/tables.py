@@ -286,12 +286,14 @@ def write_table(
     path: str | Path,
     *,
     headers_ja: Mapping[str, str] | None = None,
+    values_ja: Mapping[str, Mapping[str, str]] | None = None,
     sheet_name: str = "Sheet1",
 ) -> Path:
     """Write ``frame`` by suffix: ``.csv`` (UTF-8 with BOM), ``.xlsx`` or ``.parquet``.
 
     CSV and Excel are for people: text cells are formula-escaped, and Excel gets Japanese headers
-    (``headers_ja``), a frozen header row, filters and readable column widths. Parquet is for
+    (``headers_ja``), coded values by their names (``values_ja``: column → code → name), a frozen
+    header row, filters and readable column widths. Parquet is for
     programs and keeps canonical column names and values untouched. The file is written to a
     temporary name first, so an interrupted write never leaves a half file under the real name.
     """
@@ -304,7 +306,14 @@ def write_table(
     elif suffix == ".csv":
         escape_frame(frame).to_csv(tmp, index=False, encoding="utf-8-sig")
     elif suffix == ".xlsx":
-        _write_xlsx(escape_frame(frame), tmp, headers_ja or {}, sheet_name)
+        named = frame.assign(
+            **{
+                column: frame[column].map(lambda v, names=names: names.get(v, v))
+                for column, names in (values_ja or {}).items()
+                if column in frame.columns
+            }
+        )
+        _write_xlsx(escape_frame(named), tmp, headers_ja or {}, sheet_name)
     else:
         raise InputFileError(
             f"{path}: unsupported output type {suffix!r}; use .csv, .xlsx or .parquet."

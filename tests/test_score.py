@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
 
-from pipeline.schema import HEADERS_JA
+from pipeline.schema import HEADERS_JA, VALUE_NAMES_JA
 from pipeline.score import score_export
 
 from .conftest import SAMPLES, TEST_DRAFT
@@ -164,6 +165,12 @@ def test_outputs_open_cleanly(unseen_opinions, trained_model, embedder, tmp_path
     headers = [c.value for c in sheet[1]]
     assert headers[:3] == [HEADERS_JA["opinion_id"], HEADERS_JA["draft_id"], HEADERS_JA["category"]]
     assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref
+    # Reviewers read names, not codes: 「共有すべき」「修正意見を出さない」「高」「推進方針案に対する意見照会」.
+    coded = pd.read_csv(csv_out, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    for column, names in VALUE_NAMES_JA.items():
+        shown = [c.value for c in sheet[get_column_letter(headers.index(HEADERS_JA[column]) + 1)]]
+        assert shown[1:] == [names.get(v, v or None) for v in coded[column]], column
+        assert set(shown[1:]) <= set(names.values()) | {None}, column
     assert (
         sheet.cell(row=2, column=headers.index(HEADERS_JA["text"]) + 1).value
         == "'=HYPERLINK(1)も対象にしてほしい"

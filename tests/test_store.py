@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select, text
 from pipeline.drafts import read_draft
 from pipeline.errors import FlowchartError, InputSchemaError
 from pipeline.flowchart import verdict
-from pipeline.schema import HEADERS_JA
+from pipeline.schema import HEADERS_JA, VALUE_NAMES_JA
 from pipeline.store import (
     DEFAULT_DB_PATH,
     ReviewConflictError,
@@ -268,13 +268,18 @@ def test_reviews_frame_and_verdicts_frame_are_plain_frames(engine: Engine) -> No
 
 @pytest.mark.parametrize("suffix", [".xlsx", ".parquet"])
 def test_excel_with_japanese_headers_and_parquet_import_alike(tmp_path: Path, suffix: str) -> None:
-    """``triage score`` writes Excel with HEADERS_JA; 該当箇所（提案） ≠ 該当箇所（意見記載）."""
+    """``triage score`` writes Excel with HEADERS_JA and value names (「共有すべき」「高」), which
+    import as their codes; 該当箇所（提案） ≠ 該当箇所（意見記載）."""
+    original = read_suggestions(SUGGESTIONS)
     path = write_table(
-        read_suggestions(SUGGESTIONS), tmp_path / f"s{suffix}", headers_ja=HEADERS_JA
+        original, tmp_path / f"s{suffix}", headers_ja=HEADERS_JA, values_ja=VALUE_NAMES_JA
     )
     engine = get_engine(tmp_path / "x.sqlite")
     result = import_suggestions(engine, path)
     assert result.suggestions_added == 12 and not result.errors
+    imported = opinions_frame(engine).set_index("opinion_id")
+    for column in ("category", "verdict", "review_priority"):
+        assert imported.loc[original["opinion_id"], column].tolist() == original[column].tolist()
     row = opinions_frame(engine, opinion_id="K-002").iloc[0]
     assert (row["sections"], row["location"]) == ("4.(1)", "P3 4.(1)")
     assert opinions_frame(engine, opinion_id="K-007").iloc[0]["text"] == "=丁寧に進めてほしい。"
