@@ -124,9 +124,11 @@ class Heading:
 #: A heading's title never opens with a deeper number: 「3.(1)①の…」「(2)②に…」 are body text
 #: that cites a section at the start of a line.
 _REFERENCE_OPENING = re.compile(r"^(?:[(（][0-9０-９]{1,2}[)）]|[" + CIRCLED + PAREN_DIGITS + r"])")
-#: Nor with a particle or a comma: 「1)の規定により…」「(2)に掲げる…」 are sentences about a section.
-#: (not 「は」: 「はじめに」 is a title)
-_PARTICLE_OPENING = re.compile(r"^(?:[のをが、。，．]|に[よ係基掲定規])")
+#: Nor with a particle or a comma, alone or after a number: 「1)の規定により…」「(2)に掲げる…」
+#: 「第2章1.のただし書により…」 are sentences about a section (not 「は」: 「はじめに」 is a title).
+_PARTICLE_OPENING = re.compile(
+    r"^(?:[0-9０-９]{1,2}(?:[.．][0-9０-９]{1,2})*[.．)）]?)?(?:[のをが、。，．]|に[よ係基掲定規])"
+)
 
 
 def parse_heading(line: str) -> Heading | None:

@@ -1018,7 +1018,15 @@ def test_lenticular_parts_and_half_bracket_items_read_as_levels() -> None:
     window = next(s for s in draft.sections if s.section_id == "2.(1).1)")
     assert window.heading == "窓口" and "1)の規定により" in window.text
     chapters = draft_of(
-        ["方針（案）", "第2章　手続", "3.　受付", "1)　窓口", "本文。", "①　様式", "本文。"],
+        [
+            "方針（案）",
+            "第2章　手続",
+            "3.　受付",
+            "1)　窓口",
+            "第2章1.のただし書により、独自のシステムも使える。",  # a sentence, not 第2章 again
+            "①　様式",
+            "本文。",
+        ],
         "shoku",
     )
     assert chapters.section_ids() == ["2", "2.3", "2.3.1)", "2.3.1).①"]
