@@ -132,7 +132,9 @@ class TrainConfig:
         "data/holdout10",
         "data/holdout11",
         "data/holdout12",
+        "data/holdout13",
         "data/extra1",
+        "data/extra2",
     )
     model_dir: str = "models/triage"
     experiment: str = "opinion-triage"

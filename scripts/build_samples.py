@@ -83,8 +83,17 @@ HOLDOUT12_DRAFTS = ("kari-number", "npo-ninsho")
 #: only as PDF five levels deep with no chapters (「1.」「(1)」「①」「ア」「(ア)」); the export as UTF-8.
 HOLDOUT13 = DATA / "holdout13"
 HOLDOUT13_DRAFTS = ("kyushoku-hi", "kaigo-nintei")
+#: The fourteenth (2026-11-29, thirteenth session), written while hold-out 13 became training
+#: data: one draft as plain text in 「【1】」 parts with 「(1)」 and 「1)」 items, one only as PDF with
+#: chapters, 「1.」 items, 「1)」 and 「①」 below them; the export as a cp932 CSV.
+HOLDOUT14 = DATA / "holdout14"
+HOLDOUT14_DRAFTS = ("ryoken-kofu", "shokuhin-eigyo")
 EXTRA1 = DATA / "extra1"
 EXTRA1_DRAFTS = ("inu-touroku", "shougai-techou", "tenshutsu-tennyu", "kansensho-hassei")
+#: Two drafts written as training data in the same styles as hold-out 14, on topics close to
+#: training drafts already held (埋葬・火葬許可, 就学援助), so not fit to be a hold-out.
+EXTRA2 = DATA / "extra2"
+EXTRA2_DRAFTS = ("kasou-kyoka", "shugaku-jimu")
 #: Drafts written without Markdown marks are shipped as .txt, as users would have them.
 PLAIN_TEXT_DRAFTS = (
     "jidou-teate",
@@ -97,6 +106,8 @@ PLAIN_TEXT_DRAFTS = (
     "akiya-taisaku",
     "gan-kenshin",
     "npo-ninsho",
+    "ryoken-kofu",
+    "kasou-kyoka",
 )
 #: Drafts shipped only as Word (no Markdown copy next to them).
 WORD_ONLY_DRAFTS = (
@@ -114,6 +125,8 @@ PDF_ONLY_DRAFTS = (
     "risai-shomei",
     "kari-number",
     "kaigo-nintei",
+    "shokuhin-eigyo",
+    "shugaku-jimu",
 )
 CHANNEL_JA = {
     "selection_request": ("作業依頼への回答", "ⅰ"),
@@ -401,6 +414,8 @@ def main() -> None:
     build_holdout(HOLDOUT11, HOLDOUT11_DRAFTS, "opinions_r8_holdout11_cp932.csv", "cp932", 20261208)
     build_holdout(HOLDOUT12, HOLDOUT12_DRAFTS, "opinions_r8_holdout12.xlsx", "xlsx", 20261209)
     build_holdout(HOLDOUT13, HOLDOUT13_DRAFTS, "opinions_r8_holdout13.csv", "utf-8", 20261210)
+    build_holdout(HOLDOUT14, HOLDOUT14_DRAFTS, "opinions_r8_holdout14_cp932.csv", "cp932", 20261211)
+    build_holdout(EXTRA2, EXTRA2_DRAFTS, "opinions_r8_extra2.xlsx", "xlsx", 20261212)
 
 
 def build_holdout(
