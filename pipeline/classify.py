@@ -106,6 +106,7 @@ class CategoryModel(ClassifierMixin, BaseEstimator):
         use_tfidf: bool = True,
         use_char_ngrams: bool = True,
         use_context: bool = True,
+        embedding_weight: float = 1.0,
         char_ngram_max: int = 3,
         calibration_folds: int = 3,
         seed: int = 0,
@@ -115,6 +116,7 @@ class CategoryModel(ClassifierMixin, BaseEstimator):
         self.use_tfidf = use_tfidf
         self.use_char_ngrams = use_char_ngrams
         self.use_context = use_context
+        self.embedding_weight = embedding_weight
         self.char_ngram_max = char_ngram_max
         self.calibration_folds = calibration_folds
         self.seed = seed
@@ -149,7 +151,9 @@ class CategoryModel(ClassifierMixin, BaseEstimator):
             parts.append(("embedding", StandardScaler(), embedding_columns))
         if self.use_context:
             parts.append(("context", StandardScaler(), list(CONTEXT_FEATURES)))
-        features = ColumnTransformer(parts, sparse_threshold=1.0)
+        features = ColumnTransformer(
+            parts, sparse_threshold=1.0, transformer_weights={"embedding": self.embedding_weight}
+        )
         head = LogisticRegression(C=self.C, max_iter=3000, random_state=self.seed)
         return Pipeline([("features", features), ("head", head)])
 

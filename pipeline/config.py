@@ -55,6 +55,10 @@ class ClassifyConfig:
 
     C: float = 4.0
     use_embeddings: bool = True
+    #: The embedding block's weight beside the sparse TF-IDF blocks: at 1, its 384 standardised
+    #: columns swamp them (macro-F1 0.883 against 0.921 without embeddings; six folds by draft
+    #: over 4,100 training opinions); at 0.05–0.15, 0.925–0.933.
+    embedding_weight: float = 0.1
     use_tfidf: bool = True
     use_char_ngrams: bool = True
     char_ngram_max: int = 3
@@ -63,6 +67,7 @@ class ClassifyConfig:
 
     def __post_init__(self) -> None:
         _check_range("classify", "C", self.C, 1e-6, 1e6)
+        _check_range("classify", "embedding_weight", self.embedding_weight, 0.0, 100.0)
         _check_range("classify", "char_ngram_max", self.char_ngram_max, 1, 6)
         _check_range("classify", "calibration_folds", self.calibration_folds, 2, 10)
         if not (self.use_embeddings or self.use_tfidf or self.use_char_ngrams):

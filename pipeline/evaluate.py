@@ -176,7 +176,9 @@ def default_variants(config: Config) -> dict[str, Callable[[], CategoryModel]]:
         "embeddings": lambda: CategoryModel(
             **common, use_tfidf=False, use_char_ngrams=False, use_context=False
         ),
-        "tfidf+embeddings": lambda: CategoryModel(**common, use_context=False),
+        "tfidf+embeddings": lambda: CategoryModel(
+            **common, embedding_weight=c.embedding_weight, use_context=False
+        ),
     }
 
 

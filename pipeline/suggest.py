@@ -477,6 +477,7 @@ def fit_triage(
     category = CategoryModel(
         C=c.C,
         use_embeddings=c.use_embeddings,
+        embedding_weight=c.embedding_weight,
         use_tfidf=c.use_tfidf,
         use_char_ngrams=c.use_char_ngrams,
         char_ngram_max=c.char_ngram_max,

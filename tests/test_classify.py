@@ -50,6 +50,26 @@ def test_category_model_learns_and_calibrates() -> None:
     assert np.mean(model.predict(frame) == np.array(labels)) > 0.95
 
 
+def test_embedding_weight_scales_the_embedding_block() -> None:
+    """Weight 0 silences the embeddings (as if left out); a larger one lets a label that only
+    the embedding carries be learned."""
+    frame, labels = category_frame(seed=1)
+    frame["text"] = frame["tokens"] = "意見"  # no word says the label: only emb_0 does
+    frame["emb_0"] = [CATEGORIES.index(c) == 1 for c in labels]
+    frame[list(CONTEXT_FEATURES)] = 0.0
+    groups = [f"g{i % 3}" for i in range(len(labels))]
+
+    is_a = np.array(labels) == "a"
+
+    def separation(weight: float) -> float:
+        """How much more probable ``a`` is on the ``a`` rows than on the others."""
+        model = CategoryModel(C=10.0, embedding_weight=weight).fit(frame, labels, groups=groups)
+        p_a = model.predict_proba(frame)[:, CATEGORIES.index("a")]
+        return float(p_a[is_a].mean() - p_a[~is_a].mean())
+
+    assert abs(separation(0.0)) < 0.01 and separation(1.0) > 0.3
+
+
 def test_category_model_before_fit() -> None:
     frame, _ = category_frame()
     with pytest.raises(NotFittedError, match="CategoryModel is not fitted yet: call fit"):
