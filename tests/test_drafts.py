@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -455,6 +455,24 @@ def _kanji_numeral(n: int) -> str:
     return format_number(n, "japaneseCounting")  # 一 … 九十九, as Word draws them
 
 
+def _numbered_tree(
+    tree: list, heading: Callable[[int, int], str], tokens: tuple[str, ...]
+) -> tuple[list[str], list[str]]:
+    """Draft lines and section ids of a tree of lists: ``heading(level, n)`` is the n-th heading
+    line at ``level``, ``tokens[level]`` formats its id token."""
+    lines, ids = ["方針（案）"], []
+
+    def walk(children: list, level: int, parent: str) -> None:
+        for n, grandchildren in enumerate(children, start=1):
+            lines.extend([heading(level, n), "本文。一部の団体では一方で異なる。"])
+            ids.append(parent + tokens[level].format(n))
+            if isinstance(grandchildren, list):
+                walk(grandchildren, level + 1, ids[-1] + ".")
+
+    walk(tree, 0, "")
+    return lines, ids
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     tree=st.lists(st.lists(st.lists(st.just(0), max_size=12), max_size=12), min_size=1, max_size=12)
@@ -462,16 +480,10 @@ def _kanji_numeral(n: int) -> str:
 def test_any_tree_numbered_in_kanji_reads_into_its_numbers(tree: list) -> None:
     """「第三」 / 「二　」 / 「（一）」, up to 十二 at each level: ids in digits, and a 該当箇所 in
     kanji naming any section finds exactly that section."""
-    lines, ids = ["方針（案）"], []
-    for i, items in enumerate(tree, start=1):
-        lines += [f"第{_kanji_numeral(i)}\u3000部{i}", "本文。"]
-        ids.append(str(i))
-        for j, subitems in enumerate(items, start=1):
-            lines += [f"{_kanji_numeral(j)}\u3000項目", "本文。一部の団体では一方で異なる。"]
-            ids.append(f"{i}.{j}")
-            for k, _ in enumerate(subitems, start=1):
-                lines += [f"（{_kanji_numeral(k)}）\u3000細目", "本文。"]
-                ids.append(f"{i}.{j}.({k})")
+    headings = ("第{}\u3000部", "{}\u3000項目", "（{}）\u3000細目")
+    lines, ids = _numbered_tree(
+        tree, lambda level, n: headings[level].format(_kanji_numeral(n)), ("{}", "{}", "({})")
+    )
     title, sections = sections_from_lines(lines, "kanji")
     assert [s.section_id for s in sections] == ids
     draft = Draft("kanji", title, tuple(sections))
@@ -1079,16 +1091,10 @@ def test_a_number_in_another_bracket_form_is_found_only_where_nothing_else_is() 
 def test_any_lenticular_tree_reads_into_its_numbers(tree: list) -> None:
     """「【n】」 / 「（n）」 / 「n）」, up to 9 parts and 12 items a level: every section is found by a
     該当箇所 written as submitters do, full-width, with hyphens, or with 「①」 for the 「1)」 level."""
-    lines, ids = ["方針（案）"], []
-    for i, items in enumerate(tree, start=1):
-        lines += [f"【{i}】\u3000部", "本文。"]
-        ids.append(str(i))
-        for j, subitems in enumerate(items, start=1):
-            lines += [f"（{j}）\u3000項目", "本文。"]
-            ids.append(f"{i}.({j})")
-            for k, _ in enumerate(subitems, start=1):
-                lines += [f"{k})\u3000細目", "本文。"]
-                ids.append(f"{i}.({j}).{k})")
+    headings = ("【{}】\u3000部", "（{}）\u3000項目", "{})\u3000細目")
+    lines, ids = _numbered_tree(
+        tree, lambda level, n: headings[level].format(n), ("{}", "({})", "{})")
+    )
     title, sections = sections_from_lines(lines, "ryoken")
     assert [s.section_id for s in sections] == ids
     draft = Draft("ryoken", title, tuple(sections))
