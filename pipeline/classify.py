@@ -95,7 +95,9 @@ class CategoryModel(ClassifierMixin, BaseEstimator):
     """Judgement I: ``shared`` or an exclusion a–f, from text, embeddings and draft context.
 
     Input is a frame with ``tokens`` (Sudachi normalised forms joined by spaces), ``text``,
-    ``emb_0 … emb_{d-1}`` and the :data:`CONTEXT_FEATURES`.
+    ``emb_0 … emb_{d-1}`` and the :data:`CONTEXT_FEATURES`. ``embedding_weight`` scales the
+    standardised embedding block against the sparse TF-IDF ones (1 by default here, as a baseline
+    uses it alone; the pipeline's config sets 0.1, where it helps the TF-IDF instead of swamping it).
     """
 
     def __init__(
