@@ -278,7 +278,7 @@ def test_excel_with_japanese_headers_and_parquet_import_alike(tmp_path: Path, su
     result = import_suggestions(engine, path)
     assert result.suggestions_added == 12 and not result.errors
     imported = opinions_frame(engine).set_index("opinion_id")
-    for column in ("category", "verdict", "review_priority"):
+    for column in ("category", "verdict", "review_priority", "channel"):
         assert imported.loc[original["opinion_id"], column].tolist() == original[column].tolist()
     row = opinions_frame(engine, opinion_id="K-002").iloc[0]
     assert (row["sections"], row["location"]) == ("4.(1)", "P3 4.(1)")
