@@ -797,11 +797,11 @@ def _is_half_paren(token: str) -> bool:
 def _continued(tokens: list[str], previous: list[str]) -> list[str]:
     """「3.(1)及び(2)」「2(1)①、②」: a reference that starts deeper than the one before it shares
     that one's path down to its own level."""
+    same_form = _is_half_paren if _is_half_paren(tokens[0]) else CIRCLED.__contains__
     if previous and tokens[0].startswith("(") and not previous[0].startswith("("):
         depth = next((i for i, t in enumerate(previous) if t.startswith("(")), len(previous))
-    elif previous and (tokens[0] in CIRCLED or _is_half_paren(tokens[0])) and len(previous) > 1:
-        form = _is_half_paren if _is_half_paren(tokens[0]) else CIRCLED.__contains__
-        depth = next((i for i, t in enumerate(previous) if form(t)), len(previous))
+    elif previous and same_form(tokens[0]) and len(previous) > 1:
+        depth = next((i for i, t in enumerate(previous) if same_form(t)), len(previous))
     else:
         return tokens
     return previous[:depth] + tokens
