@@ -138,6 +138,7 @@ class TrainConfig:
         "data/holdout11",
         "data/holdout12",
         "data/holdout13",
+        "data/holdout14",
         "data/extra1",
         "data/extra2",
     )

@@ -88,6 +88,11 @@ HOLDOUT13_DRAFTS = ("kyushoku-hi", "kaigo-nintei")
 #: chapters, 「1.」 items, 「1)」 and 「①」 below them; the export as a cp932 CSV.
 HOLDOUT14 = DATA / "holdout14"
 HOLDOUT14_DRAFTS = ("ryoken-kofu", "shokuhin-eigyo")
+#: The fifteenth (2026-11-30, fourteenth session), written while hold-out 14 became training
+#: data: one draft only as Word whose headings type their paths (「1　」「1.1　」「(1)　」), one as
+#: plain text numbered like a 通知 (「第１」 parts, 「１」 items, 「（１）」, 「ア」); the export as Excel.
+HOLDOUT15 = DATA / "holdout15"
+HOLDOUT15_DRAFTS = ("kotei-shisan", "shisetsu-yoyaku")
 EXTRA1 = DATA / "extra1"
 EXTRA1_DRAFTS = ("inu-touroku", "shougai-techou", "tenshutsu-tennyu", "kansensho-hassei")
 #: Two drafts written as training data in the same styles as hold-out 14, on topics close to
@@ -108,6 +113,7 @@ PLAIN_TEXT_DRAFTS = (
     "npo-ninsho",
     "ryoken-kofu",
     "kasou-kyoka",
+    "shisetsu-yoyaku",
 )
 #: Drafts shipped only as Word (no Markdown copy next to them).
 WORD_ONLY_DRAFTS = (
@@ -116,6 +122,7 @@ WORD_ONLY_DRAFTS = (
     "suidou-shiyou",
     "shuryo-menkyo",
     "koseki-kouiki",
+    "kotei-shisan",
 )
 #: Drafts shipped only as PDF, laid out as a printed page: lines wrapped at a fixed width, a page
 #: number at the foot of every page.
@@ -416,6 +423,7 @@ def main() -> None:
     build_holdout(HOLDOUT13, HOLDOUT13_DRAFTS, "opinions_r8_holdout13.csv", "utf-8", 20261210)
     build_holdout(HOLDOUT14, HOLDOUT14_DRAFTS, "opinions_r8_holdout14_cp932.csv", "cp932", 20261211)
     build_holdout(EXTRA2, EXTRA2_DRAFTS, "opinions_r8_extra2.xlsx", "xlsx", 20261212)
+    build_holdout(HOLDOUT15, HOLDOUT15_DRAFTS, "opinions_r8_holdout15.xlsx", "xlsx", 20261213)
 
 
 def build_holdout(

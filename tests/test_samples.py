@@ -43,6 +43,7 @@ def test_samples_pass_the_checker_with_the_required_mix() -> None:
         ("holdout12", 2),
         ("holdout13", 2),
         ("holdout14", 2),
+        ("holdout15", 2),
         ("extra1", 4),
         ("extra2", 2),
     ],
@@ -89,6 +90,7 @@ TRAINING_FOLDERS = [
     "holdout11",
     "holdout12",
     "holdout13",
+    "holdout14",
     "extra1",
     "extra2",
 ]
@@ -103,9 +105,9 @@ def test_training_folders_load_as_one_set() -> None:
     assert [f.name for f in folders] == TRAINING_FOLDERS
     together = load_sample_sets(folders)
     parts = [load_samples(f) for f in folders]
-    assert len(together.opinions) == sum(len(p.opinions) for p in parts) == 4100
+    assert len(together.opinions) == sum(len(p.opinions) for p in parts) == 4300
     assert together.opinions["opinion_id"].is_unique
-    assert len({d.draft_id for d in together.drafts}) == len(together.drafts) == 38
+    assert len({d.draft_id for d in together.drafts}) == len(together.drafts) == 40
     assert len(together.resolved) == sum(len(p.resolved) for p in parts)
 
 
