@@ -41,7 +41,8 @@ CONFIG_FILE = "config.json"
 MODEL_CARD_FILE = "README.md"
 PARTS = {"ranker": "ranker.skops", "category": "category.skops", "described": "described.skops"}
 #: 3: the section ranker is a conditional logit (``coef_``), no longer a logistic regression.
-FORMAT_VERSION = 3
+#: 4: its pair rows also hold the opinion × section-vector products (twice the interaction columns).
+FORMAT_VERSION = 4
 #: Module prefixes whose types a model file may contain.
 TRUSTED_PREFIXES = (
     "sklearn.",

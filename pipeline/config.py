@@ -80,7 +80,7 @@ class MatchConfig:
 
     top_k: int = 3
     l2: float = 0.01
-    interaction_weight: float = 0.3
+    interaction_weight: float = 0.7
     seed: int = 0
 
     def __post_init__(self) -> None:

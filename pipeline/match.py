@@ -342,8 +342,9 @@ def pair_features(
 ) -> tuple[np.ndarray, list[str]]:
     """Features of every section of ``index`` for one opinion (rows follow ``section_ids``).
 
-    The first columns are :data:`PAIR_FEATURES`; the rest are the element-wise product of the
-    opinion's vector and the section's heading-path vector. ``citations`` is the draft's
+    The first columns are :data:`PAIR_FEATURES`; the rest are the element-wise products of the
+    opinion's vector with the section's heading-path vector and with its section vector (the
+    mean of its heading's and sentences' vectors). ``citations`` is the draft's
     :func:`citation_index` for the export at hand (without one, no section is expanded).
 
     Returns the matrix and the section ids the 該当箇所 hint resolved to.
@@ -402,8 +403,14 @@ def pair_features(
         ]
     )
     # What the opinion and each heading share, dimension by dimension: lets the ranker learn that
-    # e.g. opinions on training go to 運用 sections, whatever words either side uses.
-    interaction = index.heading_vectors * view.vector
+    # e.g. opinions on training go to 運用 sections, whatever words either side uses. The same
+    # with the whole section lets it learn which dimensions of e5's similarity say "this is the
+    # section meant" (a diagonal metric learned from the labels, without tuning the encoder):
+    # ranker alone, leave-one-draft-out over 40 drafts, top-1 0.859 → 0.867, top-3 0.950 → 0.957
+    # (and match.interaction_weight 0.3 → 0.7, the middle of a plateau from 0.5 to 1.0).
+    interaction = np.hstack(
+        [index.heading_vectors * view.vector, index.section_vectors * view.vector]
+    )
     return np.hstack([features, interaction]).astype(np.float32), hint_ids
 
 
@@ -465,9 +472,9 @@ class SectionRanker(BaseEstimator):
     alone and learned, e.g., how common right sections are, not what beats the neighbour
     (LODO top-1 0.862 → 0.876, top-3 0.969 → 0.971).
 
-    Features are standardised; the 384 interaction columns are shrunk by ``interaction_weight``
-    so that together they refine, rather than outvote, the named scores (BM25, cosine,
-    該当箇所). ``l2`` is the ridge penalty on the weights (per opinion of training data).
+    Features are standardised; the interaction columns (twice the encoder's dimension) are shrunk
+    by ``interaction_weight`` so that together they refine, rather than outvote, the named scores
+    (BM25, cosine, 該当箇所). ``l2`` is the ridge penalty on the weights (per opinion of training data).
     Follows the sklearn contract: ``__init__`` stores arguments, learned state ends in ``_``.
     """
 

@@ -216,6 +216,28 @@ def test_citation_digest_follows_the_citing_opinions_not_their_order() -> None:
     assert citation_digests(uncited) == digests
 
 
+def test_pair_rows_end_with_the_opinion_times_each_heading_path_and_section_vector(
+    sample_set, embedder
+) -> None:
+    """After the named features: opinion ⊙ heading path, then opinion ⊙ section vector, so the
+    ranker can weigh e5's dimensions for "this heading" and "this section" apart."""
+    from pipeline.match import index_draft, opinion_views, pair_features
+
+    draft = sample_set.drafts[0]
+    index = index_draft(draft, embedder)
+    text = "紙の申請書による受付も当面は併用できるよう経過措置を設けてほしい。"
+    view = opinion_views([text], [""], embedder([text], "query"))[0]
+    rows, _ = pair_features(view, index)
+    dim = len(view.vector)
+    assert rows.shape == (len(index.section_ids), len(PAIR_FEATURES) + 2 * dim)
+    by_heading, by_section = rows[:, -2 * dim : -dim], rows[:, -dim:]
+    np.testing.assert_allclose(by_heading, index.heading_vectors * view.vector, atol=1e-6)
+    np.testing.assert_allclose(by_section, index.section_vectors * view.vector, atol=1e-6)
+    # their sums are the two cosines the named columns hold
+    dense_section = rows[:, PAIR_FEATURES.index("dense_section")]
+    np.testing.assert_allclose(by_section.sum(axis=1), dense_section, atol=1e-5)
+
+
 def test_drafts_and_resolved_points_are_embedded_in_one_pass(sample_set, embedder) -> None:
     """One encoder call for every draft's headings and sentences and every resolved point (no
     text twice), and the same index as drafts embedded one by one."""
