@@ -234,7 +234,9 @@ def test_pair_rows_end_with_the_opinion_times_each_heading_path_and_section_vect
     np.testing.assert_allclose(by_heading, index.heading_vectors * view.vector, atol=1e-6)
     np.testing.assert_allclose(by_section, index.section_vectors * view.vector, atol=1e-6)
     # their sums are the two cosines the named columns hold
+    dense_heading = rows[:, PAIR_FEATURES.index("dense_heading")]
     dense_section = rows[:, PAIR_FEATURES.index("dense_section")]
+    np.testing.assert_allclose(by_heading.sum(axis=1), dense_heading, atol=1e-5)
     np.testing.assert_allclose(by_section.sum(axis=1), dense_section, atol=1e-5)
 
 
