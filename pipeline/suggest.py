@@ -384,7 +384,7 @@ class TriageModel:
     training_features: tuple[pd.DataFrame, pd.DataFrame] | None = field(default=None, repr=False)
 
 
-def _pair_training_set(
+def pair_training_set(
     frame: pd.DataFrame, views: Sequence[OpinionView], workspace: Workspace
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(X, y, row index) over every section of each labelled opinion's draft."""
@@ -432,7 +432,7 @@ def fit_triage(
     frame = labelled.reset_index(drop=True)
     workspace.cite(frame)
     views, vectors = views_of(frame, workspace)
-    X, y, rows = _pair_training_set(frame, views, workspace)
+    X, y, rows = pair_training_set(frame, views, workspace)
     ranker = _new_ranker(config).fit(X, y, rows)
 
     # Out-of-fold matches: the category and Judgement II models must learn from matches made by a

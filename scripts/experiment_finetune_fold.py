@@ -37,7 +37,7 @@ from pipeline.config import load_config
 from pipeline.encoder import embedder_for, load_encoder
 from pipeline.match import SectionRanker, heading_paths
 from pipeline.samples import load_samples
-from pipeline.suggest import _pair_training_set, build_workspace, views_of
+from pipeline.suggest import build_workspace, pair_training_set, views_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,7 +134,7 @@ def main() -> None:
         workspace = build_workspace(sample.drafts, embedder, resolved=sample.resolved, memoize=True)
         frame = sample.opinions.reset_index(drop=True)
         views, _ = views_of(frame, workspace)
-        X, y, rows = _pair_training_set(frame, views, workspace)
+        X, y, rows = pair_training_set(frame, views, workspace)
         return X, y, rows, frame["draft_id"].to_numpy()[rows]
 
     X_base, y, rows, drafts = pairs(None)
