@@ -148,7 +148,7 @@ def samples_check(
     \b
     Example:
         triage samples check
-        triage samples check data/holdout15
+        triage samples check data/holdout17
     """
     from pipeline.config import load_config
     from pipeline.samples import check_samples, combine_sample_sets, load_samples
@@ -271,7 +271,7 @@ def evaluate(
         Path | None,
         typer.Option(
             "--holdout",
-            help="A labelled folder laid out like the samples (e.g. data/holdout15): score its "
+            help="A labelled folder laid out like the samples (e.g. data/holdout17): score its "
             "exports with MODEL through `triage score` and judge the output instead of LODO.",
         ),
     ] = None,
@@ -289,7 +289,7 @@ def evaluate(
     \b
     Example:
         triage evaluate --out-dir reports
-        triage evaluate --holdout data/holdout15 --out-dir reports/holdout15
+        triage evaluate --holdout data/holdout17 --out-dir reports/holdout17
     """
     import dataclasses
 

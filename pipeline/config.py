@@ -139,6 +139,8 @@ class TrainConfig:
         "data/holdout12",
         "data/holdout13",
         "data/holdout14",
+        "data/holdout15",
+        "data/holdout16",
         "data/extra1",
         "data/extra2",
     )

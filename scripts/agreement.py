@@ -1,6 +1,6 @@
 """Agreement between the first labels (labels.jsonl) and the blind second labels.
 
-Run: .venv/bin/python scripts/agreement.py [DIR]  (DIR: data/samples by default, or data/holdout15;
+Run: .venv/bin/python scripts/agreement.py [DIR]  (DIR: data/samples by default, or data/holdout17;
 prints a Markdown table and the disagreements)
 """
 

@@ -93,6 +93,16 @@ HOLDOUT14_DRAFTS = ("ryoken-kofu", "shokuhin-eigyo")
 #: plain text numbered like a 通知 (「第１」 parts, 「１」 items, 「（１）」, 「ア」); the export as Excel.
 HOLDOUT15 = DATA / "holdout15"
 HOLDOUT15_DRAFTS = ("kotei-shisan", "shisetsu-yoyaku")
+#: The sixteenth (2026-11-30, fifteenth session), written beside the seventeenth while hold-out 15
+#: was still the hold-out: one Markdown draft in 「第1章」 chapters with 「1.」 items restarting,
+#: 「(1)」 and 「①」; one only as PDF with no chapters (「1.」「(1)」「①」「ア」); the export as UTF-8.
+HOLDOUT16 = DATA / "holdout16"
+HOLDOUT16_DRAFTS = ("yougo-jidou", "shohi-soudan")
+#: The seventeenth (2026-11-30, fifteenth session): one draft only as Word numbered like a 通知
+#: (「第1」 parts, 「1　」 items, 「(1)」, 「ア」), one as plain text in full-width 「１．」「（１）」「①」;
+#: the export as a cp932 CSV.
+HOLDOUT17 = DATA / "holdout17"
+HOLDOUT17_DRAFTS = ("tokei-chousa", "bunkazai-todoke")
 EXTRA1 = DATA / "extra1"
 EXTRA1_DRAFTS = ("inu-touroku", "shougai-techou", "tenshutsu-tennyu", "kansensho-hassei")
 #: Two drafts written as training data in the same styles as hold-out 14, on topics close to
@@ -114,6 +124,7 @@ PLAIN_TEXT_DRAFTS = (
     "ryoken-kofu",
     "kasou-kyoka",
     "shisetsu-yoyaku",
+    "bunkazai-todoke",
 )
 #: Drafts shipped only as Word (no Markdown copy next to them).
 WORD_ONLY_DRAFTS = (
@@ -123,6 +134,7 @@ WORD_ONLY_DRAFTS = (
     "shuryo-menkyo",
     "koseki-kouiki",
     "kotei-shisan",
+    "tokei-chousa",
 )
 #: Drafts shipped only as PDF, laid out as a printed page: lines wrapped at a fixed width, a page
 #: number at the foot of every page.
@@ -134,6 +146,7 @@ PDF_ONLY_DRAFTS = (
     "kaigo-nintei",
     "shokuhin-eigyo",
     "shugaku-jimu",
+    "shohi-soudan",
 )
 CHANNEL_JA = {
     "selection_request": ("作業依頼への回答", "ⅰ"),
@@ -424,6 +437,10 @@ def main() -> None:
     build_holdout(HOLDOUT14, HOLDOUT14_DRAFTS, "opinions_r8_holdout14_cp932.csv", "cp932", 20261211)
     build_holdout(EXTRA2, EXTRA2_DRAFTS, "opinions_r8_extra2.xlsx", "xlsx", 20261212)
     build_holdout(HOLDOUT15, HOLDOUT15_DRAFTS, "opinions_r8_holdout15.xlsx", "xlsx", 20261213)
+    build_holdout(HOLDOUT16, HOLDOUT16_DRAFTS, "opinions_r8_holdout16.csv", "utf-8", 20261214)
+    build_holdout(
+        HOLDOUT17, HOLDOUT17_DRAFTS, "opinions_r8_holdout17_cp932.csv", "cp932", 20261215
+    )
 
 
 def build_holdout(

@@ -33,7 +33,7 @@ STAGES = (
     "prepare",
     "evaluate",
     "train",
-    "holdout15",
+    "holdout17",
     "score-samples",
 )
 BIN = Path(sys.executable).parent
@@ -153,7 +153,7 @@ def test_dvc_repro_from_a_fresh_copy(tmp_path: Path) -> None:
     saved = json.loads((project / "models" / "triage" / "config.json").read_text(encoding="utf-8"))
     assert saved["version"] == "opinion-triage/1"
     holdout = json.loads(
-        (project / "reports" / "holdout15" / "metrics.json").read_text(encoding="utf-8")
+        (project / "reports" / "holdout17" / "metrics.json").read_text(encoding="utf-8")
     )
     assert holdout["n_opinions"] == 200 and holdout["n_missing_from_output"] == 0
     scored = (project / "out" / "suggestions_r7_a.csv").read_text(encoding="utf-8-sig")

@@ -44,6 +44,8 @@ def test_samples_pass_the_checker_with_the_required_mix() -> None:
         ("holdout13", 2),
         ("holdout14", 2),
         ("holdout15", 2),
+        ("holdout16", 2),
+        ("holdout17", 2),
         ("extra1", 4),
         ("extra2", 2),
     ],
@@ -91,6 +93,8 @@ TRAINING_FOLDERS = [
     "holdout12",
     "holdout13",
     "holdout14",
+    "holdout15",
+    "holdout16",
     "extra1",
     "extra2",
 ]
@@ -105,9 +109,9 @@ def test_training_folders_load_as_one_set() -> None:
     assert [f.name for f in folders] == TRAINING_FOLDERS
     together = load_sample_sets(folders)
     parts = [load_samples(f) for f in folders]
-    assert len(together.opinions) == sum(len(p.opinions) for p in parts) == 4300
+    assert len(together.opinions) == sum(len(p.opinions) for p in parts) == 4700
     assert together.opinions["opinion_id"].is_unique
-    assert len({d.draft_id for d in together.drafts}) == len(together.drafts) == 40
+    assert len({d.draft_id for d in together.drafts}) == len(together.drafts) == 44
     assert len(together.resolved) == sum(len(p.resolved) for p in parts)
 
 
