@@ -438,9 +438,7 @@ def main() -> None:
     build_holdout(EXTRA2, EXTRA2_DRAFTS, "opinions_r8_extra2.xlsx", "xlsx", 20261212)
     build_holdout(HOLDOUT15, HOLDOUT15_DRAFTS, "opinions_r8_holdout15.xlsx", "xlsx", 20261213)
     build_holdout(HOLDOUT16, HOLDOUT16_DRAFTS, "opinions_r8_holdout16.csv", "utf-8", 20261214)
-    build_holdout(
-        HOLDOUT17, HOLDOUT17_DRAFTS, "opinions_r8_holdout17_cp932.csv", "cp932", 20261215
-    )
+    build_holdout(HOLDOUT17, HOLDOUT17_DRAFTS, "opinions_r8_holdout17_cp932.csv", "cp932", 20261215)
 
 
 def build_holdout(
