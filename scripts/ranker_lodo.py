@@ -28,26 +28,19 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import GroupKFold
 
-from pipeline.config import load_config
+from pipeline.config import Config, load_config
 from pipeline.match import SectionRanker
+from pipeline.samples import SampleSet
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def current_fingerprint() -> str:
-    """The fingerprint of the configured training data (as `triage train` prints it)."""
-    from pipeline.train import data_fingerprint, training_samples
-
-    return data_fingerprint(training_samples(load_config())[0])
-
-
-def build_pairs(path: Path) -> None:
-    """Compute the training set's pair rows with the configured encoder and save them."""
+def build_pairs(path: Path, config: Config, samples: SampleSet, fingerprint: str) -> None:
+    """Compute the training set's pair rows with the configured encoder and save them, with the
+    fingerprint of the data they came from."""
     from pipeline.suggest import pair_training_set, views_of
-    from pipeline.train import data_fingerprint, samples_workspace, training_samples
+    from pipeline.train import samples_workspace
 
-    config = load_config()
-    samples, _ = training_samples(config)
     workspace, encoder_id = samples_workspace(config, samples, progress=True)
     frame = samples.opinions.reset_index(drop=True)
     workspace.cite(frame)
@@ -62,7 +55,7 @@ def build_pairs(path: Path) -> None:
         rows=rows,
         drafts=drafts,
         encoder_id=np.array(encoder_id),
-        fingerprint=np.array(data_fingerprint(samples)),
+        fingerprint=np.array(fingerprint),
     )
     print(
         f"{path}: {X.shape[0]:,} pair rows × {X.shape[1]} columns, "
@@ -121,14 +114,18 @@ def main() -> None:
         "--interaction-weight", type=float, nargs="+", default=[config.match.interaction_weight]
     )
     args = parser.parse_args()
+    from pipeline.train import data_fingerprint, training_samples
+
+    samples, _ = training_samples(config)
+    fingerprint = data_fingerprint(samples)
     stale = args.pairs.exists() and (
         "fingerprint" not in (saved := np.load(args.pairs))
-        or str(saved["fingerprint"]) != current_fingerprint()
+        or str(saved["fingerprint"]) != fingerprint
     )
     if stale:
         print(f"{args.pairs} was built from other training data: rebuilding")
     if args.rebuild or stale or not args.pairs.exists():
-        build_pairs(args.pairs)
+        build_pairs(args.pairs, config, samples, fingerprint)
     data = np.load(args.pairs)
     X, y, rows, drafts = data["X"], data["y"], data["rows"], data["drafts"]
     print(
